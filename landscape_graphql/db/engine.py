@@ -1,0 +1,187 @@
+"""Opening a Landscape read-only, whatever its backend.
+
+An audit database is a legal record: every connection this module makes is read-only at the
+database level (SQLite `mode=ro` + `PRAGMA query_only`; PostgreSQL
+`default_transaction_read_only`), so no bug higher up can write to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase
+from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
+from .errors import translate_db_error
+from .tables import LandscapeTables, tables_for
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    pool_size: int = 8
+    # How long a request waits for a free connection before DATABASE_BUSY.
+    pool_timeout_s: float = 5.0
+    # How long SQLite waits on a writer's lock before DATABASE_BUSY.
+    busy_timeout_s: float = 2.0
+    # Name of the environment variable holding a SQLCipher key (ELSPETH's default).
+    key_env: str = "ELSPETH_AUDIT_KEY"
+    sqlcipher: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Landscape:
+    """One opened Landscape: the engine, its epoch and the table models to read it with."""
+
+    engine: AsyncEngine
+    epoch_info: EpochInfo
+    tables: LandscapeTables
+    backend: str  # "sqlite" | "sqlcipher" | "postgresql"
+    location: str  # a display form, never containing a password or key
+
+    @property
+    def epoch(self) -> int:
+        return self.epoch_info.epoch
+
+    @property
+    def elspeth_version(self) -> str | None:
+        return ELSPETH_VERSIONS.get(self.epoch)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_url(target: str) -> bool:
+    return "://" in target
+
+
+def _sqlite_engine(path: Path, options: EngineOptions) -> AsyncEngine:
+    if not path.exists():
+        raise UnsupportedDatabase(f"No database file at {path}")
+    if not path.is_file():
+        raise UnsupportedDatabase(f"{path} is not a file")
+    # mode=ro: SQLite itself refuses writes; the path is URI-quoted so '?' or '#' in a file
+    # name cannot smuggle in URI parameters.
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    engine = create_async_engine(
+        "sqlite+aiosqlite://",
+        async_creator=_aiosqlite_creator(uri, options.busy_timeout_s),
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=options.pool_size,
+        max_overflow=0,
+        pool_timeout=options.pool_timeout_s,
+    )
+    return engine
+
+
+def _aiosqlite_creator(uri: str, busy_timeout_s: float) -> Callable[[], Any]:
+    import aiosqlite
+
+    async def create() -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(uri, uri=True, timeout=busy_timeout_s,
+                                       check_same_thread=False)
+        await conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    return create
+
+
+def _sqlcipher_engine(path: Path, options: EngineOptions) -> AsyncEngine:
+    key = os.environ.get(options.key_env)
+    if not key:
+        raise UnsupportedDatabase(
+            f"{path.name} is opened as SQLCipher but the environment variable "
+            f"{options.key_env} is not set")
+    if not path.is_file():
+        raise UnsupportedDatabase(f"No database file at {path}")
+    from ._sqlcipher import connect_sqlcipher
+
+    async def create() -> Any:
+        return await connect_sqlcipher(str(path.resolve()), key, readonly=True)
+
+    return create_async_engine(
+        "sqlite+aiosqlite://", async_creator=create, poolclass=AsyncAdaptedQueuePool, pool_size=options.pool_size,
+        max_overflow=0, pool_timeout=options.pool_timeout_s)
+
+
+def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, str]:
+    try:
+        url = make_url(target)
+    except ArgumentError as exc:
+        raise UnsupportedDatabase("The database URL cannot be parsed") from exc
+    if url.get_backend_name() != "postgresql":
+        raise UnsupportedDatabase(
+            f"Unsupported database URL scheme {url.drivername!r}: give a SQLite file path "
+            "or a postgresql:// URL")
+    url = url.set(drivername="postgresql+asyncpg")
+    engine = create_async_engine(
+        url,
+        pool_size=options.pool_size,
+        max_overflow=0,
+        pool_timeout=options.pool_timeout_s,
+        pool_pre_ping=True,
+        # Read-only at the server: even a role that may write cannot through us.
+        connect_args={"server_settings": {
+            "default_transaction_read_only": "on",
+            "application_name": "landscape-graphql",
+        }},
+    )
+    return engine, url.render_as_string(hide_password=True)
+
+
+def _install_sqlite_guards(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _guard(dbapi_conn: Any, _record: Any) -> None:
+        # Belt and braces for connections not made by our creator (and SQLCipher's).
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA query_only = ON")
+        cursor.close()
+
+
+async def open_landscape(target: str, options: EngineOptions | None = None) -> Landscape:
+    """Open a Landscape read-only and detect its epoch; raise a `LandscapeError` if we cannot."""
+    options = options or EngineOptions()
+    if _is_url(target) and not target.startswith("sqlite"):
+        engine, location = _postgres_engine(target, options)
+        backend = "postgresql"
+    else:
+        path = Path(target.removeprefix("sqlite:///")) if target.startswith("sqlite") else Path(target)
+        engine = _sqlcipher_engine(path, options) if options.sqlcipher else _sqlite_engine(path, options)
+        _install_sqlite_guards(engine)
+        location = str(path)
+        backend = "sqlcipher" if options.sqlcipher else "sqlite"
+    try:
+        async with engine.connect() as conn:
+            info = await detect_epoch(conn)
+    except LandscapeError:
+        await engine.dispose()
+        raise
+    except sqlite3.DatabaseError as exc:
+        await engine.dispose()
+        if "not a database" in str(exc):
+            raise UnsupportedDatabase(
+                f"{Path(location).name} is not a SQLite database (or it is encrypted: "
+                "pass --sqlcipher with the key in the environment)") from exc
+        raise translate_db_error(exc) from exc
+    except Exception as exc:
+        await engine.dispose()
+        translated = translate_db_error(exc)
+        if isinstance(translated, DatabaseUnavailable | LandscapeError):
+            raise translated from exc
+        raise
+    return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
+                     backend=backend, location=location)
