@@ -78,14 +78,17 @@ async def tokens_of_rows(db: DbSession, row_ids: Sequence[str]) -> list[R.TokenR
 
 async def parents_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.ParentLink]:
     tp, tok = db.tables.token_parents, db.tables.tokens
-    # The outer join keeps a dangling parent reference visible (parent_run_id NULL) so it is
-    # reported instead of silently missing.
+    # The outer join keeps a dangling parent reference visible (parent None) so it is reported
+    # instead of silently missing.
     rows = await db.all(
-        select(tp.c.token_id, tp.c.parent_token_id, tp.c.ordinal, tok.c.run_id.label("parent_run_id"))
+        select(tp.c.token_id.label("child_key"), tp.c.parent_token_id.label("parent_key"),
+               tp.c.ordinal.label("link_ordinal"), tok)
         .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.parent_token_id))
         .where(in_keys(tp.c.token_id, token_ids, db.dialect))
         .order_by(tp.c.token_id, tp.c.ordinal))
-    return [R.ParentLink(r.token_id, r.parent_token_id, r.ordinal, r.parent_run_id) for r in rows]
+    return [R.ParentLink(r.child_key, r.parent_key, r.link_ordinal,
+                         None if r.token_id is None else R.token_from_row(r, db.epoch))
+            for r in rows]
 
 
 async def children_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, int, R.TokenRecord]]:

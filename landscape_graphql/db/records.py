@@ -233,12 +233,23 @@ def check_token_parents(token: TokenRecord, parent_run_ids: list[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ParentLink:
-    """One token_parents row, joined with the parent token's run for the run-scope check."""
+    """One token_parents row with the parent token it names."""
 
     token_id: str
     parent_token_id: str
     ordinal: int
-    parent_run_id: str | None  # None: the parent token does not exist (dangling reference)
+    parent: TokenRecord | None  # None: the parent token does not exist (dangling reference)
+
+
+def check_parent_links(token: TokenRecord, links: list[ParentLink]) -> list[TokenRecord]:
+    """ELSPETH's LineageIntegrityValidator, plus the dangling and run-scope checks."""
+    rec = f"tokens[{token.token_id}]"
+    for link in links:
+        if link.parent is None:
+            raise AuditIntegrityError(rec, "every parent in token_parents must exist in tokens",
+                                      f"parent {link.parent_token_id} is missing")
+    check_token_parents(token, [link.parent.run_id for link in links if link.parent is not None])
+    return [link.parent for link in links if link.parent is not None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,41 @@
+"""What every resolver of one request shares: its database session, loaders and settings.
+
+Built fresh for each request by the app; nothing in here outlives the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+
+from .db.engine import Landscape
+from .db.session import DbSession
+from .loaders import Loaders
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .payloads import ByteBudget, PayloadStore
+
+
+@dataclass
+class Context:
+    landscape: Landscape
+    db: DbSession
+    loaders: Loaders
+    settings: Settings
+    payload_store: PayloadStore | None = None
+    payload_budget: ByteBudget | None = None
+    request: Any = None
+    # Runs the caller may see; None means all (see auth).
+    allowed_runs: frozenset[str] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, landscape: Landscape, settings: Settings, **kwargs: Any) -> Context:
+        db = DbSession(landscape, timeout_s=settings.request_timeout_s)
+        return cls(landscape=landscape, db=db, loaders=Loaders(db), settings=settings, **kwargs)
+
+
+Info = strawberry.Info[Context, None]

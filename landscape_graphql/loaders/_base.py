@@ -1,0 +1,88 @@
+"""DataLoader bases: a loader is one relation looked up by one key, built fresh per request.
+
+A batch is one statement for the whole key set (see db/_keys.py). If the data of a batch breaks
+an integrity rule, the batch is retried key by key so that only the keys whose records are bad
+fail and every other object in the response still resolves; healthy data never pays for this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+
+from ..db.session import DbSession
+from ..errors import AuditIntegrityError
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+class _KeyedLoader(DataLoader, Generic[K, V]):  # type: ignore[misc,type-arg]
+    def __init__(self, db: DbSession) -> None:
+        super().__init__()
+        self.db = db
+
+    async def fetch(self, keys: Sequence[K]) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def assemble(self, keys: Sequence[K], fetched: Sequence[Any]) -> list[V]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: list[K]) -> list[V | Exception]:
+        try:
+            return list(self.assemble(keys, await self.fetch(keys)))
+        except AuditIntegrityError as batch_error:
+            if len(keys) == 1:
+                return [batch_error]
+        results: list[V | Exception] = []
+        for key in keys:
+            try:
+                results.extend(self.assemble([key], await self.fetch([key])))
+            except AuditIntegrityError as error:
+                results.append(error)
+        return results
+
+
+class OneByKey(_KeyedLoader[K, V | None]):
+    """key -> the record with that key, or None."""
+
+    key_of: Callable[[Any], K]
+
+    def assemble(self, keys: Sequence[K], fetched: Sequence[Any]) -> list[V | None]:
+        by_key = {type(self).key_of(record): record for record in fetched}
+        return [by_key.get(key) for key in keys]
+
+
+class ManyByKey(_KeyedLoader[K, list[V]]):
+    """key -> the ordered list of records related to it.
+
+    `fetch` returns records carrying their owner key (`key_of`), or (key, record) pairs when
+    `key_of` is not set, already in the order the list must have.
+    """
+
+    key_of: Callable[[Any], K] | None = None
+
+    def assemble(self, keys: Sequence[K], fetched: Sequence[Any]) -> list[list[V]]:
+        grouped: dict[K, list[V]] = {key: [] for key in keys}
+        key_of = type(self).key_of
+        for item in fetched:
+            if key_of is None:
+                owner, record = item[0], item[-1]
+            else:
+                owner, record = key_of(item), item
+            bucket = grouped.get(owner)
+            if bucket is not None:
+                bucket.append(record)
+        return [grouped[key] for key in keys]
+
+
+def fetcher(query: Callable[[DbSession, Sequence[K]], Awaitable[Sequence[Any]]]) -> Any:
+    """Declare which query a loader runs: `fetch = fetcher(queries.tokens_by_id)`."""
+
+    async def fetch(self: _KeyedLoader[K, Any], keys: Sequence[K]) -> Sequence[Any]:
+        return await query(self.db, keys)
+
+    return fetch

@@ -1,0 +1,21 @@
+"""Page-size rules shared by every connection."""
+
+from __future__ import annotations
+
+from ..db.pages import PageRequest
+from ..errors import BadArgument
+from ..settings import Settings
+
+
+def page_request(settings: Settings, first: int | None, after: str | None,
+                 last: int | None, before: str | None) -> tuple[PageRequest, int]:
+    """Validate first/last and return the request with the page size to fetch."""
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and value < 0:
+            raise BadArgument(name, "must not be negative")
+        if value is not None and value > settings.max_page_size:
+            raise BadArgument(name, f"{value} exceeds the maximum page size of {settings.max_page_size}")
+    if first is not None and last is not None:
+        raise BadArgument("last", "cannot be combined with first")
+    size = first if first is not None else last if last is not None else settings.default_page_size
+    return PageRequest(first=first, after=after, last=last, before=before), size

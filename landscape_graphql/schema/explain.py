@@ -1,0 +1,96 @@
+"""The Explanation type: everything ELSPETH's explain() returns for one token, and more."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import Parent
+
+from ..context import Info
+from ..resolvers import tokens as T
+from ..resolvers.explain import Explanation as ExplanationRecord
+
+if TYPE_CHECKING:
+    from .errors import Artifact, TransformError, ValidationError
+    from .states import Call, NodeState, RoutingEvent, SchedulerEvent
+    from .tokens import Row, Token, TokenOutcome
+
+TokenT = Annotated["Token", strawberry.lazy("landscape_graphql.schema.tokens")]
+RowT = Annotated["Row", strawberry.lazy("landscape_graphql.schema.tokens")]
+TokenOutcomeT = Annotated["TokenOutcome", strawberry.lazy("landscape_graphql.schema.tokens")]
+NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
+RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.schema.states")]
+CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
+SchedulerEventT = Annotated["SchedulerEvent", strawberry.lazy("landscape_graphql.schema.states")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+
+
+@strawberry.type(description="The lineage of one token, as ELSPETH's explain() gives it, plus children and artifacts.")
+class Explanation:
+    run_id: str
+
+    @strawberry.field
+    @staticmethod
+    def token(parent: Parent[ExplanationRecord]) -> TokenT:
+        return parent.token  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def source_row(parent: Parent[ExplanationRecord], info: Info) -> RowT | None:
+        return await info.context.loaders.row_by_id.load(parent.token.row_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def node_states(parent: Parent[ExplanationRecord], info: Info) -> list[NodeStateT]:
+        return await T.node_states(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def routing_events(parent: Parent[ExplanationRecord], info: Info) -> list[RoutingEventT]:
+        return await T.routing_events(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def calls(parent: Parent[ExplanationRecord], info: Info) -> list[CallT]:
+        return await T.calls(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def parent_tokens(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT]:
+        return await T.parents(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field(description="Not part of ELSPETH's explain(): the tokens made from this one.")
+    @staticmethod
+    async def children(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT]:
+        return await T.children(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def validation_errors(parent: Parent[ExplanationRecord], info: Info) -> list[ValidationErrorT]:
+        from .errors import MatchedValidationError
+        from .enums import MatchedBy
+        found = await info.context.loaders.validation_errors_by_row_id.load(parent.token.row_id)
+        return [MatchedValidationError(record=rec, matched_by=MatchedBy(by)) for _, by, rec in found]  # type: ignore[misc]
+
+    @strawberry.field
+    @staticmethod
+    async def transform_errors(parent: Parent[ExplanationRecord], info: Info) -> list[TransformErrorT]:
+        return await T.transform_errors(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def outcome(parent: Parent[ExplanationRecord], info: Info) -> TokenOutcomeT | None:
+        return await T.outcome(info.context, parent.token)  # type: ignore[return-value]
+
+    @strawberry.field(description="epoch 29: the token's scheduler transitions (empty in epoch 2).")
+    @staticmethod
+    async def scheduler_events(parent: Parent[ExplanationRecord], info: Info) -> list[SchedulerEventT]:
+        return await info.context.loaders.scheduler_events_by_token_id.load(parent.token.token_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def artifacts(parent: Parent[ExplanationRecord], info: Info) -> list[ArtifactT]:
+        return await info.context.loaders.artifacts_by_token_id.load(parent.token.token_id)  # type: ignore[no-any-return]

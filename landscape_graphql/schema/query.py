@@ -1,0 +1,137 @@
+"""The root Query type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from ..context import Info
+from ..db import pages as P
+from ..resolvers import explain as X
+from ..resolvers import nodes as N
+from ..resolvers import tokens as T
+from ..resolvers._paging import page_request
+from .errors import Artifact, TransformError, ValidationError
+from .explain import Explanation
+from .relay import Connection, Node, from_global_id
+from .runs import Operation, PipelineEdge, PipelineNode, Run, RunFilter
+from .states import Call, NodeState, RoutingEvent
+from .tokens import Batch, Row, Token
+
+# Types reachable only through the Node interface must still be in the schema.
+NODE_TYPES = [Run, PipelineNode, PipelineEdge, Row, Token, NodeState, RoutingEvent, Call, Operation,
+              Batch, ValidationError, TransformError, Artifact]
+
+
+@strawberry.type(description="What this server is reading.")
+class Landscape:
+    epoch: int = strawberry.field(description="The Landscape schema epoch of the database")
+    backend: str = strawberry.field(description="sqlite, sqlcipher or postgresql")
+    elspeth_version: str | None = strawberry.field(
+        description="The ELSPETH release that writes this epoch (the database records only the epoch)")
+    supported_epochs: list[int]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    @staticmethod
+    def landscape(info: Info) -> Landscape:
+        from ..db.tables import SUPPORTED_EPOCHS
+        ls = info.context.landscape
+        return Landscape(epoch=ls.epoch, backend=ls.backend, elspeth_version=ls.elspeth_version,
+                         supported_epochs=list(SUPPORTED_EPOCHS))
+
+    @strawberry.field(description="Runs, newest first.")
+    @staticmethod
+    async def runs(info: Info, first: int | None = None, after: str | None = None,
+                   last: int | None = None, before: str | None = None,
+                   filter: RunFilter | None = None) -> Connection[Run]:
+        req, size = page_request(info.context.settings, first, after, last, before)
+        f = filter or RunFilter()
+        return Connection(page=await P.runs_page(
+            info.context.db, req, size, statuses=f.statuses, started_after=f.started_after,
+            started_before=f.started_before, allowed_runs=info.context.allowed_runs))
+
+    @strawberry.field
+    @staticmethod
+    async def run(info: Info, run_id: str) -> Run | None:
+        if not T.visible(info.context, run_id):
+            return None
+        return await info.context.loaders.run_by_id.load(run_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A source row; with runId, an error if the row is in another run.")
+    @staticmethod
+    async def row(info: Info, row_id: str, run_id: str | None = None) -> Row | None:
+        return await T.row(info.context, row_id, run_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="A token; with runId, an error if the token is in another run.")
+    @staticmethod
+    async def token(info: Info, token_id: str, run_id: str | None = None) -> Token | None:
+        return await T.token(info.context, token_id, run_id)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def node_state(info: Info, state_id: str, run_id: str | None = None) -> NodeState | None:
+        found = await info.context.loaders.node_state_by_id.load(state_id)
+        if found is None or not T.visible(info.context, found.run_id):
+            return None
+        T.check_run("NodeState", state_id, found.run_id, run_id)
+        return found  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def call(info: Info, call_id: str, run_id: str | None = None) -> Call | None:
+        found = await info.context.loaders.call_by_id.load(call_id)
+        if found is None:
+            return None
+        actual = await N._run_of(info.context, found)
+        if actual is None or not T.visible(info.context, actual):
+            return None
+        T.check_run("Call", call_id, actual, run_id)
+        return found  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def operation(info: Info, operation_id: str) -> Operation | None:
+        found = await info.context.loaders.operation_by_id.load(operation_id)
+        if found is None or not T.visible(info.context, found.run_id):
+            return None
+        return found  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def batch(info: Info, batch_id: str) -> Batch | None:
+        found = await info.context.loaders.batch_by_id.load(batch_id)
+        if found is None or not T.visible(info.context, found.run_id):
+            return None
+        return found  # type: ignore[no-any-return]
+
+    @strawberry.field(description=(
+        "ELSPETH's explain(): by tokenId, or by rowId with an optional sink. Null when nothing "
+        "matches; AMBIGUOUS_LINEAGE (with candidate token ids) when a row has several terminal "
+        "tokens; RUN_MISMATCH when the id belongs to another run."))
+    @staticmethod
+    async def explain(info: Info, run_id: str, token_id: str | None = None,
+                      row_id: str | None = None, sink: str | None = None) -> Explanation | None:
+        return await X.explain(info.context, run_id, token_id, row_id, sink)  # type: ignore[return-value]
+
+    @strawberry.field(description="explain() of many tokens of one run in one request, in order.")
+    @staticmethod
+    async def explain_tokens(info: Info, run_id: str, token_ids: list[str]) -> list[Explanation | None]:
+        return await X.explain_many(info.context, run_id, token_ids)  # type: ignore[return-value]
+
+    @strawberry.field
+    @staticmethod
+    async def node(info: Info, id: strawberry.ID) -> Node | None:
+        kind, key = from_global_id(id)
+        return await N.node(info.context, kind, key)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        import asyncio
+        decoded = [from_global_id(i) for i in ids]
+        found: list[Any] = await asyncio.gather(*(N.node(info.context, k, key) for k, key in decoded))
+        return found

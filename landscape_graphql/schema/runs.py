@@ -1,0 +1,338 @@
+"""GraphQL types of a run and its pipeline: Run, PipelineNode, Edge, Operation, Checkpoint, PreflightResult."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import Parent
+from strawberry.scalars import JSON
+
+from ..context import Info
+from ..db import pages as P
+from ..db import records as R
+from ..resolvers._paging import page_request
+from . import enums as E
+from ._json import parse_json
+from .relay import Connection, Node, to_global_id
+
+if TYPE_CHECKING:
+    from .errors import Artifact, TransformError, ValidationError
+    from .states import Call, NodeState
+    from .tokens import Batch, Row, Token
+
+TokenT = Annotated["Token", strawberry.lazy("landscape_graphql.schema.tokens")]
+RowT = Annotated["Row", strawberry.lazy("landscape_graphql.schema.tokens")]
+BatchT = Annotated["Batch", strawberry.lazy("landscape_graphql.schema.tokens")]
+NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
+CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+
+
+@strawberry.input
+class RunFilter:
+    statuses: list[E.RunStatus] | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+
+@strawberry.input(description="Rows by position: row_index (epoch 2) or ingest_sequence (epoch 29), inclusive.")
+class RowFilter:
+    index_from: int | None = None
+    index_to: int | None = None
+
+
+@strawberry.input(description="Tokens by their current outcome (terminal, else latest), sink and branch.")
+class TokenFilter:
+    row_outcomes: list[E.RowOutcome] | None = None
+    results: list[E.TerminalResult] | None = None
+    paths: list[E.TerminalPath] | None = None
+    sink_name: str | None = None
+    branch_name: str | None = None
+    row_id: str | None = None
+
+
+@strawberry.input
+class NodeStateFilter:
+    node_id: str | None = None
+    statuses: list[E.NodeStateStatus] | None = None
+
+
+@strawberry.input
+class CallFilter:
+    call_types: list[E.CallType] | None = None
+    statuses: list[E.CallStatus] | None = None
+
+
+@strawberry.input(description="Errors at one node (the source for validation errors, the transform otherwise).")
+class ErrorFilter:
+    node_id: str | None = None
+
+
+def _page(info: Info, first: int | None, after: str | None, last: int | None,
+          before: str | None) -> tuple[P.PageRequest, int]:
+    return page_request(info.context.settings, first, after, last, before)
+
+
+@strawberry.type(description="One execution of a pipeline.")
+class Run(Node):
+    run_id: str
+    status: E.RunStatus
+    started_at: datetime
+    completed_at: datetime | None
+    config_hash: str
+    reproducibility_grade: str | None
+    canonical_version: str
+    export_status: str | None
+    export_error: str | None
+    exported_at: datetime | None
+    export_format: str | None
+    export_sink: str | None
+    llm_call_count: int | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, R.RunRecord)
+
+    @strawberry.field
+    @staticmethod
+    def id(parent: Parent[R.RunRecord]) -> strawberry.ID:
+        return to_global_id("Run", parent.run_id)
+
+    @strawberry.field(description="The resolved pipeline settings ELSPETH recorded.")
+    @staticmethod
+    def settings(parent: Parent[R.RunRecord]) -> JSON:
+        return parse_json(parent.settings_json, f"runs[{parent.run_id}]", "settings_json")
+
+    @strawberry.field(description="The pipeline's nodes (small: one per plugin instance).")
+    @staticmethod
+    async def nodes(parent: Parent[R.RunRecord], info: Info) -> list[PipelineNode]:
+        return await info.context.loaders.nodes_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The pipeline's edges.")
+    @staticmethod
+    async def edges(parent: Parent[R.RunRecord], info: Info) -> list[PipelineEdge]:
+        return await info.context.loaders.edges_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def rows(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                   after: str | None = None, last: int | None = None, before: str | None = None,
+                   filter: RowFilter | None = None) -> Connection[RowT]:
+        req, size = _page(info, first, after, last, before)
+        f = filter or RowFilter()
+        return Connection(page=await P.rows_page(info.context.db, parent.run_id, req, size,
+                                                 index_from=f.index_from, index_to=f.index_to))
+
+    @strawberry.field
+    @staticmethod
+    async def tokens(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                     after: str | None = None, last: int | None = None, before: str | None = None,
+                     filter: TokenFilter | None = None) -> Connection[TokenT]:
+        req, size = _page(info, first, after, last, before)
+        f = filter or TokenFilter()
+        flt = P.TokenFilter(row_outcomes=f.row_outcomes or (), results=f.results or (),
+                            paths=f.paths or (), sink_name=f.sink_name,
+                            branch_name=f.branch_name, row_id=f.row_id)
+        return Connection(page=await P.tokens_page(info.context.db, parent.run_id, req, size, flt))
+
+    @strawberry.field
+    @staticmethod
+    async def node_states(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None,
+                          filter: NodeStateFilter | None = None) -> Connection[NodeStateT]:
+        req, size = _page(info, first, after, last, before)
+        f = filter or NodeStateFilter()
+        return Connection(page=await P.node_states_page(
+            info.context.db, parent.run_id, req, size, node_id=f.node_id, statuses=f.statuses or ()))
+
+    @strawberry.field(description="External calls of the run: of its node states and of its operations.")
+    @staticmethod
+    async def calls(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                    after: str | None = None, last: int | None = None, before: str | None = None,
+                    filter: CallFilter | None = None) -> Connection[CallT]:
+        req, size = _page(info, first, after, last, before)
+        f = filter or CallFilter()
+        return Connection(page=await P.calls_page(
+            info.context.db, parent.run_id, req, size, call_types=f.call_types or (),
+            statuses=f.statuses or ()))
+
+    @strawberry.field
+    @staticmethod
+    async def operations(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                         after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Connection[Operation]:
+        req, size = _page(info, first, after, last, before)
+        return Connection(page=await P.operations_page(info.context.db, parent.run_id, req, size))
+
+    @strawberry.field
+    @staticmethod
+    async def batches(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                      after: str | None = None, last: int | None = None,
+                      before: str | None = None) -> Connection[BatchT]:
+        req, size = _page(info, first, after, last, before)
+        return Connection(page=await P.batches_page(info.context.db, parent.run_id, req, size))
+
+    @strawberry.field
+    @staticmethod
+    async def artifacts(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[ArtifactT]:
+        req, size = _page(info, first, after, last, before)
+        return Connection(page=await P.artifacts_page(info.context.db, parent.run_id, req, size))
+
+    @strawberry.field
+    @staticmethod
+    async def validation_errors(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                                after: str | None = None, last: int | None = None,
+                                before: str | None = None,
+                                filter: ErrorFilter | None = None) -> Connection[ValidationErrorT]:
+        req, size = _page(info, first, after, last, before)
+        return Connection(page=await P.validation_errors_page(
+            info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
+
+    @strawberry.field
+    @staticmethod
+    async def transform_errors(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                               after: str | None = None, last: int | None = None,
+                               before: str | None = None,
+                               filter: ErrorFilter | None = None) -> Connection[TransformErrorT]:
+        req, size = _page(info, first, after, last, before)
+        return Connection(page=await P.transform_errors_page(
+            info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
+
+    @strawberry.field
+    @staticmethod
+    async def checkpoints(parent: Parent[R.RunRecord], info: Info) -> list[Checkpoint]:
+        return await info.context.loaders.checkpoints_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def preflight_results(parent: Parent[R.RunRecord], info: Info) -> list[PreflightResult]:
+        return await info.context.loaders.preflight_results_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type(name="PipelineNode", description="A node of a run's DAG (the `nodes` table); keyed per run.")
+class PipelineNode(Node):
+    node_id: str
+    run_id: str
+    plugin_name: str
+    node_type: E.NodeType
+    plugin_version: str
+    determinism: E.Determinism
+    config_hash: str
+    schema_hash: str | None
+    sequence_in_pipeline: int | None
+    registered_at: datetime
+    schema_mode: str | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, R.NodeRecord)
+
+    @strawberry.field
+    @staticmethod
+    def id(parent: Parent[R.NodeRecord]) -> strawberry.ID:
+        return to_global_id("PipelineNode", parent.run_id, parent.node_id)
+
+    @strawberry.field
+    @staticmethod
+    def config(parent: Parent[R.NodeRecord]) -> JSON:
+        return parse_json(parent.config_json, f"nodes[{parent.run_id}/{parent.node_id}]", "config_json")
+
+
+@strawberry.type(name="PipelineEdge", description="An edge of a run's DAG; its label names a gate's route.")
+class PipelineEdge(Node):
+    edge_id: str
+    run_id: str
+    from_node_id: str
+    to_node_id: str
+    label: str
+    default_mode: E.RoutingMode
+    created_at: datetime
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, R.EdgeRecord)
+
+    @strawberry.field
+    @staticmethod
+    def id(parent: Parent[R.EdgeRecord]) -> strawberry.ID:
+        return to_global_id("PipelineEdge", parent.edge_id)
+
+    @strawberry.field
+    @staticmethod
+    async def from_node(parent: Parent[R.EdgeRecord], info: Info) -> PipelineNode | None:
+        return await info.context.loaders.node_by_key.load((parent.run_id, parent.from_node_id))  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def to_node(parent: Parent[R.EdgeRecord], info: Info) -> PipelineNode | None:
+        return await info.context.loaders.node_by_key.load((parent.run_id, parent.to_node_id))  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A source load, sink write or (epoch 29) runtime preflight, with its calls.")
+class Operation(Node):
+    operation_id: str
+    run_id: str
+    node_id: str
+    operation_type: E.OperationType
+    sink_effect_id: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    status: E.OperationStatus
+    input_data_ref: str | None
+    input_data_hash: str | None
+    output_data_ref: str | None
+    output_data_hash: str | None
+    error_message: str | None
+    duration_ms: float | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, R.OperationRecord)
+
+    @strawberry.field
+    @staticmethod
+    def id(parent: Parent[R.OperationRecord]) -> strawberry.ID:
+        return to_global_id("Operation", parent.operation_id)
+
+    @strawberry.field
+    @staticmethod
+    async def node(parent: Parent[R.OperationRecord], info: Info) -> PipelineNode | None:
+        return await info.context.loaders.node_by_key.load((parent.run_id, parent.node_id))  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def calls(parent: Parent[R.OperationRecord], info: Info) -> list[CallT]:
+        return await info.context.loaders.calls_by_operation_id.load(parent.operation_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class Checkpoint:
+    checkpoint_id: str
+    run_id: str
+    token_id: str | None
+    node_id: str | None
+    sequence_number: int
+    created_at: datetime
+    upstream_topology_hash: str
+    format_version: int | None
+
+
+@strawberry.type
+class PreflightResult:
+    result_id: str
+    run_id: str
+    result_type: E.PreflightResultType
+    name: str
+    created_at: datetime
+
+    @strawberry.field
+    @staticmethod
+    def result(parent: Parent[R.PreflightResultRecord]) -> JSON:
+        return parse_json(parent.result_json, f"preflight_results[{parent.result_id}]", "result_json")
