@@ -1,0 +1,635 @@
+"""Query limits, all enforced before any resolver (and so any SQL) runs.
+
+Static limits (depth, aliases, root fields, directives) are graphql-core
+validation rules built by :func:`limit_rules`.  The token limit is applied while
+parsing and the node budget after validation, both by
+:class:`QueryLimitsExtension`, which also reports ``extensions.landscape.
+estimatedNodes`` on every response whose document parsed.
+
+Node budget, modelled on GitHub's GraphQL API: a connection field (one that
+declares a ``first`` or ``last`` argument) yields ``first``/``last`` nodes, or
+``default_page_size`` when neither is given; a traversal field (one that declares
+a ``maxDepth`` argument) yields ``min(traversal_token_budget,
+traversal_fanout ** maxDepth)`` tokens, or the full budget when the depth is
+unbounded; a field with both takes the smaller.  Each such field contributes its
+size multiplied by the sizes of the connections/traversals enclosing it, and the
+estimate is the sum over the whole operation, plus one per root field returning a
+single object.  Fragments are expanded and ``@skip``/``@include`` honoured with the
+request's variables.  Raising any page size or depth never lowers the estimate.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+from graphql import (
+    ASTValidationRule,
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLIncludeDirective,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSkipDirective,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    Lexer,
+    Node,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Source,
+    TokenKind,
+    Visitor,
+    get_named_type,
+    get_operation_ast,
+    is_composite_type,
+    is_list_type,
+    is_object_type,
+    parse,
+    type_from_ast,
+    visit,
+)
+from graphql.execution.values import (
+    VariableValues,
+    get_argument_values,
+    get_directive_values,
+    get_variable_values,
+)
+from graphql.type.definition import GraphQLInterfaceType, get_nullable_type
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from .error_masking import ClientFacingError
+
+__all__ = [
+    "DEFAULT_QUERY_LIMITS",
+    "MAX_BODY_BYTES",
+    "QUERY_LIMIT_CODE",
+    "BodySizeLimitMiddleware",
+    "PageSizeError",
+    "QueryLimitError",
+    "QueryLimits",
+    "QueryLimitsExtension",
+    "effective_page_size",
+    "estimate_nodes",
+    "limit_rules",
+    "parse_with_limits",
+]
+
+QUERY_LIMIT_CODE = "QUERY_LIMIT"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_root_fields: int = 20
+    max_directives: int = 50
+    # Lexical tokens; comments are capped by the same number separately.
+    max_tokens: int = 5_000
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_page_size: int = 500
+    default_page_size: int = 50
+    max_nodes: int = 500_000
+    traversal_fanout: int = 4
+    traversal_token_budget: int = 10_000
+    traversal_depth_argument: str = "maxDepth"
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, int) and value < 1:
+                raise ValueError(f"QueryLimits.{name} must be at least 1, got {value}")
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("QueryLimits.default_page_size must not exceed max_page_size")
+
+
+DEFAULT_QUERY_LIMITS = QueryLimits()
+
+
+def _limit_message(subject: str, limit: str, found: int, maximum: int, lower_bound: bool) -> str:
+    shown = f"over {found}" if lower_bound else str(found)
+    return f"{subject} {shown} exceeds the maximum of {maximum} (limit: {limit})"
+
+
+def _limit_extensions(
+    limit: str, found: int, maximum: int, details: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    return {"code": QUERY_LIMIT_CODE, "limit": limit, "found": found, "maximum": maximum, **(details or {})}
+
+
+class QueryLimitError(GraphQLError):
+    """A limit exceeded before execution; reported as the response's error."""
+
+    def __init__(
+        self,
+        subject: str,
+        limit: str,
+        found: int,
+        maximum: int,
+        *,
+        nodes: Node | list[Node] | None = None,
+        lower_bound: bool = False,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            _limit_message(subject, limit, found, maximum, lower_bound),
+            nodes=nodes,
+            extensions=_limit_extensions(limit, found, maximum, details),
+        )
+        self.limit, self.found, self.maximum = limit, found, maximum
+
+
+class PageSizeError(ClientFacingError):
+    """The same page-size refusal, raised from a resolver (see effective_page_size)."""
+
+    code = QUERY_LIMIT_CODE
+
+    def __init__(self, found: int, maximum: int, argument: str) -> None:
+        super().__init__(
+            _limit_message("Page size", "pageSize", found, maximum, False),
+            extensions=_limit_extensions("pageSize", found, maximum, {"argument": argument}),
+        )
+
+
+def effective_page_size(
+    first: int | None, last: int | None, limits: QueryLimits = DEFAULT_QUERY_LIMITS
+) -> int:
+    """The number of rows a connection resolver should fetch.
+
+    The extension already refuses oversized pages before execution; this is the
+    resolver-side guard for schemas or callers that bypass it.
+    """
+    if first is not None and last is not None:
+        raise ClientFacingError("Pass either `first` or `last`, not both", code="BAD_USER_INPUT")
+    requested, argument = (first, "first") if first is not None else (last, "last")
+    if requested is None:
+        return limits.default_page_size
+    if requested < 0:
+        raise ClientFacingError(f"`{argument}` must not be negative", code="BAD_USER_INPUT")
+    if requested > limits.max_page_size:
+        raise PageSizeError(requested, limits.max_page_size, argument)
+    return requested
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _count_tokens(body: str, cap: int) -> tuple[int, bool]:
+    lexer, count = Lexer(Source(body)), 0
+    try:
+        while lexer.advance().kind != TokenKind.EOF:
+            count += 1
+            if count > cap:
+                return count, True
+    except GraphQLSyntaxError:
+        return count, True
+    return count, False
+
+
+def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode:
+    """Parse ``query``; raise :class:`QueryLimitError` past the token limit."""
+    try:
+        return parse(query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens)
+    except GraphQLSyntaxError as error:
+        if "contains more than" not in error.message:
+            raise
+        if "comments" in error.message:
+            raise QueryLimitError(
+                "Query comment count", "tokens", limits.max_tokens + 1, limits.max_tokens, lower_bound=True
+            ) from None
+        # Count for the message, but only up to 10x the limit: lexing a 1 MB body
+        # in full costs over a second, which a rejection must not cost.
+        found, partial = _count_tokens(query, 10 * limits.max_tokens)
+        raise QueryLimitError(
+            "Query token count", "tokens", found, limits.max_tokens, lower_bound=partial
+        ) from None
+
+
+# ---------------------------------------------------------------- static rules
+
+
+class _DocumentCounts(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aliases = 0
+        self.directives = 0
+
+    def enter_field(self, node: FieldNode, *_: object) -> None:
+        if node.alias is not None:
+            self.aliases += 1
+
+    def enter_directive(self, _node: DirectiveNode, *_: object) -> None:
+        self.directives += 1
+
+
+def _counts(node: Node) -> _DocumentCounts:
+    counter = _DocumentCounts()
+    visit(node, counter)
+    return counter
+
+
+class _LimitRule(ASTValidationRule):
+    limits: ClassVar[QueryLimits] = DEFAULT_QUERY_LIMITS
+
+    def _fragment(self, name: str) -> FragmentDefinitionNode | None:
+        return self.context.get_fragment(name)
+
+
+class _DepthRule(_LimitRule):
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
+        memo: dict[str, int] = {}
+
+        def depth(selection_set: SelectionSetNode | None, visiting: frozenset[str]) -> int:
+            if selection_set is None:
+                return 0
+            deepest = 0
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    deepest = max(deepest, 1 + depth(selection.selection_set, visiting))
+                elif isinstance(selection, InlineFragmentNode):
+                    deepest = max(deepest, depth(selection.selection_set, visiting))
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name in visiting:  # cycle: NoFragmentCyclesRule reports it
+                        continue
+                    if name not in memo:
+                        fragment = self._fragment(name)
+                        memo[name] = depth(fragment.selection_set, visiting | {name}) if fragment else 0
+                    deepest = max(deepest, memo[name])
+            return deepest
+
+        found = depth(node.selection_set, frozenset())
+        if found > self.limits.max_depth:
+            self.report_error(
+                QueryLimitError("Query depth", "depth", found, self.limits.max_depth, nodes=node)
+            )
+        return self.SKIP
+
+
+class _CountRule(_LimitRule):
+    """Aliases and directives, over the operation and each fragment it uses once.
+
+    A fragment spread twice into one selection set merges into the same response
+    keys, so counting it once matches what will execute.
+    """
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
+        parts: list[Node] = [node, *self.context.get_recursively_referenced_fragments(node)]
+        aliases = directives = 0
+        for part in parts:
+            counts = _counts(part)
+            aliases += counts.aliases
+            directives += counts.directives
+        if aliases > self.limits.max_aliases:
+            self.report_error(
+                QueryLimitError("Query alias count", "aliases", aliases, self.limits.max_aliases, nodes=node)
+            )
+        if directives > self.limits.max_directives:
+            self.report_error(
+                QueryLimitError(
+                    "Query directive count", "directives", directives, self.limits.max_directives, nodes=node
+                )
+            )
+        return self.SKIP
+
+
+class _RootFieldsRule(_LimitRule):
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
+        seen: set[str] = set()
+
+        def count(selection_set: SelectionSetNode) -> int:
+            total = 0
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    total += 1
+                elif isinstance(selection, InlineFragmentNode):
+                    total += count(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                    seen.add(selection.name.value)
+                    fragment = self._fragment(selection.name.value)
+                    total += count(fragment.selection_set) if fragment else 0
+            return total
+
+        found = count(node.selection_set)
+        if found > self.limits.max_root_fields:
+            self.report_error(
+                QueryLimitError(
+                    "Query root field count", "rootFields", found, self.limits.max_root_fields, nodes=node
+                )
+            )
+        return self.SKIP
+
+
+@functools.cache
+def limit_rules(limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> tuple[type[ASTValidationRule], ...]:
+    """Validation rules for depth, aliases, root fields and directives.
+
+    Usable with ``graphql.validate(..., rules=)`` or Strawberry's
+    ``AddValidationRules``; :class:`QueryLimitsExtension` adds them itself.
+    """
+    return tuple(
+        cast("type[ASTValidationRule]", type(base.__name__.lstrip("_"), (base,), {"limits": limits}))
+        for base in (_DepthRule, _CountRule, _RootFieldsRule)
+    )
+
+
+# ---------------------------------------------------------------- node budget
+
+
+class _Estimator:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: VariableValues | None,
+        limits: QueryLimits,
+        check_page_sizes: bool,
+    ) -> None:
+        self.schema, self.variables, self.limits = schema, variables, limits
+        self.check_page_sizes = check_page_sizes
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        # Cost is linear in the enclosing multiplier, so a fragment's cost per
+        # unit can be memoised: exponential fragment fan-out stays linear.
+        self.memo: dict[str, int] = {}
+        self.visiting: set[str] = set()
+
+    def included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
+        try:
+            skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+            include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        except GraphQLError:
+            return True  # unresolvable condition: count it, to stay an upper bound
+        return not (skip and skip.get("if") is True) and not (include and include.get("if") is False)
+
+    def field_def(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
+        if name == "__typename":
+            return TypeNameMetaFieldDef
+        if parent is self.schema.query_type and name in ("__schema", "__type"):
+            return SchemaMetaFieldDef if name == "__schema" else TypeMetaFieldDef
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            field: GraphQLField | None = parent.fields.get(name)
+            return field
+        return None
+
+    def traversal_factor(self, depth: int | None) -> int:
+        budget, fanout = self.limits.traversal_token_budget, self.limits.traversal_fanout
+        if depth is None:
+            return budget
+        # Multiply step by step instead of fanout ** depth: maxDepth is client input.
+        factor = 1
+        for _ in range(max(depth, 0)):
+            factor *= fanout
+            if factor >= budget:
+                return budget
+        return factor
+
+    def multiplier(self, field_def: GraphQLField, node: FieldNode) -> int | None:
+        """Items this field yields per parent, or None for a plain field."""
+        is_connection = "first" in field_def.args or "last" in field_def.args
+        depth_arg = self.limits.traversal_depth_argument
+        is_traversal = depth_arg in field_def.args
+        if not (is_connection or is_traversal):
+            return None
+        try:
+            args = get_argument_values(field_def, node, self.variables)
+        except GraphQLError:
+            args = {}
+        sizes: list[int] = []
+        if is_connection:
+            requested = [(a, args[a]) for a in ("first", "last") if isinstance(args.get(a), int)]
+            for argument, value in requested:
+                if self.check_page_sizes and value > self.limits.max_page_size:
+                    raise QueryLimitError(
+                        "Page size",
+                        "pageSize",
+                        value,
+                        self.limits.max_page_size,
+                        nodes=node,
+                        details={"argument": argument},
+                    )
+            sizes.append(max((max(v, 0) for _, v in requested), default=self.limits.default_page_size))
+        if is_traversal:
+            depth = args.get(depth_arg)
+            sizes.append(self.traversal_factor(depth if isinstance(depth, int) else None))
+        return min(sizes)
+
+    def fragment_cost(self, name: str) -> int:
+        if name in self.memo:
+            return self.memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.visiting:
+            return 0
+        self.visiting.add(name)
+        parent = type_from_ast(self.schema, fragment.type_condition)
+        cost = self.cost(fragment.selection_set, parent, root=False)
+        self.visiting.discard(name)
+        self.memo[name] = cost
+        return cost
+
+    def cost(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, root: bool) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if not isinstance(selection, FieldNode | InlineFragmentNode | FragmentSpreadNode):
+                continue
+            if not self.included(selection):
+                continue
+            if isinstance(selection, FragmentSpreadNode):
+                total += self.fragment_cost(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = type_from_ast(self.schema, condition) if condition else parent
+                total += self.cost(selection.selection_set, inner, root)
+            elif isinstance(selection, FieldNode):
+                field_def = self.field_def(parent, selection.name.value)
+                if field_def is None:
+                    continue
+                named = get_named_type(field_def.type)
+                if not is_composite_type(named):
+                    continue
+                multiplier = self.multiplier(field_def, selection)
+                own = multiplier if multiplier is not None else 0
+                if multiplier is None and root and not is_list_type(get_nullable_type(field_def.type)):
+                    own = 1
+                children = (
+                    self.cost(selection.selection_set, named, root=False) if selection.selection_set else 0
+                )
+                total += own + (multiplier if multiplier is not None else 1) * children
+        return total
+
+
+def _graphql_schema(schema: GraphQLSchema | Any) -> GraphQLSchema:
+    if isinstance(schema, GraphQLSchema):
+        return schema
+    core = getattr(schema, "_schema", None)  # a strawberry.Schema
+    if not isinstance(core, GraphQLSchema):
+        raise TypeError(f"Expected a GraphQLSchema or strawberry.Schema, got {type(schema).__name__}")
+    return core
+
+
+def _estimate(
+    document: DocumentNode,
+    schema: GraphQLSchema,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+    limits: QueryLimits,
+    check_page_sizes: bool,
+) -> int:
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    coerced = get_variable_values(schema, operation.variable_definitions or (), dict(variables or {}))
+    # Bad variables fail execution later with their own error; estimate with defaults meanwhile.
+    values = coerced if isinstance(coerced, VariableValues) else None
+    estimator = _Estimator(schema, document, values, limits, check_page_sizes)
+    root = schema.get_root_type(operation.operation)
+    if not is_object_type(root):
+        return 0
+    return estimator.cost(operation.selection_set, root, root=True)
+
+
+def estimate_nodes(
+    document: DocumentNode,
+    schema: GraphQLSchema | Any,
+    variables: Mapping[str, Any] | None = None,
+    operation_name: str | None = None,
+    limits: QueryLimits = DEFAULT_QUERY_LIMITS,
+) -> int:
+    """Upper-bound node count of the operation, as described in the module docstring."""
+    return _estimate(document, _graphql_schema(schema), variables, operation_name, limits, False)
+
+
+# ---------------------------------------------------------------- strawberry
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Applies every query limit before execution and reports the estimate.
+
+    Register with ``QueryLimitsExtension.factory(limits)``.  The estimate goes to
+    ``execution_context.extensions_results["landscape"]["estimatedNodes"]``,
+    merged with anything else stored under ``"landscape"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: QueryLimits = DEFAULT_QUERY_LIMITS,
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        self.limits = limits
+        if execution_context is not None:
+            self.execution_context = execution_context
+
+    @classmethod
+    def factory(cls, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> Callable[[], QueryLimitsExtension]:
+        return functools.partial(cls, limits=limits)
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (*context.validation_rules, *limit_rules(self.limits))
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        # Raising here short-circuits Strawberry's own, unlimited parse; the error
+        # becomes the response's only error.
+        if context.graphql_document is None and context.query:
+            context.graphql_document = parse_with_limits(context.query, self.limits)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        if context.pre_execution_errors or context.graphql_document is None:
+            return
+        found = _estimate(
+            context.graphql_document,
+            _graphql_schema(context.schema),
+            context.variables,
+            context.operation_name,
+            self.limits,
+            check_page_sizes=True,
+        )
+        landscape = context.extensions_results.setdefault("landscape", {})
+        landscape["estimatedNodes"] = found
+        if found > self.limits.max_nodes:
+            raise QueryLimitError("Query estimated node count", "nodes", found, self.limits.max_nodes)
+
+
+# ---------------------------------------------------------------- HTTP body
+
+
+class BodySizeLimitMiddleware:
+    """Pure ASGI middleware answering 413 for bodies over ``max_bytes``.
+
+    A declared Content-Length over the limit is refused without reading; a
+    chunked body is buffered up to the limit and then replayed to the app, so the
+    app never sees a partial body and never holds more than ``max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, found: int, lower_bound: bool
+    ) -> None:
+        message = _limit_message("Request body size", "bodyBytes", found, self.max_bytes, lower_bound)
+        payload = {
+            "errors": [
+                {
+                    "message": message,
+                    "extensions": _limit_extensions("bodyBytes", found, self.max_bytes, None),
+                }
+            ]
+        }
+        await JSONResponse(payload, status_code=413)(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(declared), False)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away before sending its body
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, size, True)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)

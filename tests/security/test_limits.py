@@ -1,0 +1,487 @@
+"""Query limits: each is refused before any resolver runs, with a precise error."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from graphql import get_introspection_query, parse, validate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from strawberry.extensions import SchemaExtension
+
+from landscape_graphql.error_masking import ClientFacingError, MaskingSchema
+from landscape_graphql.limits import (
+    DEFAULT_QUERY_LIMITS,
+    BodySizeLimitMiddleware,
+    PageSizeError,
+    QueryLimits,
+    QueryLimitsExtension,
+    effective_page_size,
+    estimate_nodes,
+    limit_rules,
+)
+
+from ._schema import Query, run
+
+BIG_BUDGET = QueryLimits(max_nodes=10**40)
+
+
+def limited_schema(limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> strawberry.Schema:
+    return MaskingSchema(query=Query, extensions=[QueryLimitsExtension.factory(limits)])
+
+
+async def assert_refused(
+    query: str, limit: str, found: int, maximum: int, message: str, **kwargs: Any
+) -> dict[str, Any]:
+    schema = limited_schema(kwargs.pop("limits", DEFAULT_QUERY_LIMITS))
+    result, calls = await run(schema, query, **kwargs)
+    assert calls == 0, "a resolver ran for a refused query"
+    assert result.data is None
+    assert result.errors is not None
+    matching = [e for e in result.errors if (e.extensions or {}).get("limit") == limit]
+    assert len(matching) == 1, [e.message for e in result.errors]
+    error = matching[0]
+    assert error.message == message
+    assert error.extensions is not None
+    assert error.extensions["code"] == "QUERY_LIMIT"
+    assert error.extensions["found"] == found
+    assert error.extensions["maximum"] == maximum
+    return dict(error.formatted)
+
+
+def nested_descendants(levels: int) -> str:
+    inner = "tokenId"
+    for _ in range(levels):
+        inner = f"descendants {{ {inner} }}"
+    return f'{{ token(tokenId: "t") {{ {inner} }} }}'
+
+
+# ---------------------------------------------------------------- depth
+
+
+async def test_depth_over_limit_is_refused() -> None:
+    # token(1) + 15 x descendants + tokenId = 17
+    await assert_refused(
+        nested_descendants(15), "depth", 17, 15, "Query depth 17 exceeds the maximum of 15 (limit: depth)"
+    )
+
+
+async def test_depth_at_limit_runs() -> None:
+    result, calls = await run(limited_schema(BIG_BUDGET), nested_descendants(13))
+    assert result.errors is None
+    assert calls > 0
+
+
+async def test_depth_counts_through_named_and_inline_fragments() -> None:
+    query = """
+    { token(tokenId: "t") { ...A } }
+    fragment A on Token { descendants { ... on Token { descendants { ...B } } } }
+    fragment B on Token { descendants { descendants { tokenId } } }
+    """
+    # token, 4 x descendants, tokenId = 6
+    await assert_refused(
+        query,
+        "depth",
+        6,
+        5,
+        "Query depth 6 exceeds the maximum of 5 (limit: depth)",
+        limits=QueryLimits(max_depth=5),
+    )
+
+
+async def test_fragment_cycle_is_refused_without_recursing_forever() -> None:
+    query = """
+    { token(tokenId: "t") { ...A } }
+    fragment A on Token { descendants { ...B } }
+    fragment B on Token { ancestors { ...A } }
+    """
+    result, calls = await run(limited_schema(), query)
+    assert calls == 0
+    assert result.errors
+    assert any("Cannot spread fragment" in e.message for e in result.errors)
+
+
+# ---------------------------------------------------------------- aliases
+
+
+def aliased(count: int, field: str = "hello") -> str:
+    return "{ " + " ".join(f"a{i}: {field}" for i in range(count)) + " }"
+
+
+async def test_aliases_over_limit_are_refused() -> None:
+    query = '{ token(tokenId: "t") { ' + " ".join(f"x{i}: tokenId" for i in range(31)) + " } }"
+    await assert_refused(
+        query, "aliases", 31, 30, "Query alias count 31 exceeds the maximum of 30 (limit: aliases)"
+    )
+
+
+async def test_aliases_in_fragments_count() -> None:
+    query = (
+        '{ token(tokenId: "t") { ...F } } fragment F on Token { '
+        + " ".join(f"x{i}: tokenId" for i in range(11))
+        + " }"
+    )
+    await assert_refused(
+        query,
+        "aliases",
+        11,
+        10,
+        "Query alias count 11 exceeds the maximum of 10 (limit: aliases)",
+        limits=QueryLimits(max_aliases=10),
+    )
+
+
+async def test_aliases_at_limit_run() -> None:
+    query = '{ token(tokenId: "t") { ' + " ".join(f"x{i}: tokenId" for i in range(30)) + " } }"
+    result, calls = await run(limited_schema(), query)
+    assert result.errors is None
+    assert calls == 1
+
+
+# ---------------------------------------------------------------- root fields
+
+
+async def test_root_fields_over_limit_are_refused() -> None:
+    await assert_refused(
+        aliased(21),
+        "rootFields",
+        21,
+        20,
+        "Query root field count 21 exceeds the maximum of 20 (limit: rootFields)",
+    )
+
+
+async def test_root_fields_count_through_fragments() -> None:
+    query = "{ ...F ... on Query { hello } } fragment F on Query { " + aliased(20)[2:-2] + " }"
+    await assert_refused(
+        query, "rootFields", 21, 20, "Query root field count 21 exceeds the maximum of 20 (limit: rootFields)"
+    )
+
+
+async def test_root_fields_at_limit_run() -> None:
+    result, calls = await run(limited_schema(), aliased(20))
+    assert result.errors is None
+    assert calls == 20
+
+
+# ---------------------------------------------------------------- directives
+
+
+async def test_directives_over_limit_are_refused() -> None:
+    query = '{ token(tokenId: "t") { tokenId' + " @include(if: true)" * 51 + " } }"
+    await assert_refused(
+        query, "directives", 51, 50, "Query directive count 51 exceeds the maximum of 50 (limit: directives)"
+    )
+
+
+async def test_directives_in_fragments_count() -> None:
+    query = (
+        '{ token(tokenId: "t") @skip(if: false) { ...F } }'
+        " fragment F on Token { tokenId @include(if: true) @include(if: true) }"
+    )
+    await assert_refused(
+        query,
+        "directives",
+        3,
+        2,
+        "Query directive count 3 exceeds the maximum of 2 (limit: directives)",
+        limits=QueryLimits(max_directives=2),
+    )
+
+
+# ---------------------------------------------------------------- tokens
+
+
+async def test_tokens_over_limit_are_refused() -> None:
+    # "{", 5000 names, "}" = 5002 tokens
+    query = "{ " + "hello " * 5000 + "}"
+    await assert_refused(
+        query, "tokens", 5002, 5000, "Query token count 5002 exceeds the maximum of 5000 (limit: tokens)"
+    )
+
+
+async def test_huge_token_count_is_reported_as_lower_bound_quickly() -> None:
+    query = "{ " + "hello " * 200_000 + "}"
+    started = time.perf_counter()
+    await assert_refused(
+        query,
+        "tokens",
+        50_001,
+        5000,
+        "Query token count over 50001 exceeds the maximum of 5000 (limit: tokens)",
+    )
+    assert time.perf_counter() - started < 2
+
+
+async def test_comments_count_against_the_token_limit() -> None:
+    query = "#c\n" * 11 + "{ hello }"
+    await assert_refused(
+        query,
+        "tokens",
+        11,
+        10,
+        "Query comment count over 11 exceeds the maximum of 10 (limit: tokens)",
+        limits=QueryLimits(max_tokens=10),
+    )
+
+
+async def test_syntax_errors_still_read_as_syntax_errors() -> None:
+    result, calls = await run(limited_schema(), "{ hello")
+    assert calls == 0
+    assert result.errors is not None
+    assert result.errors[0].message.startswith("Syntax Error:")
+    assert result.errors[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+# ---------------------------------------------------------------- page size
+
+
+async def test_page_size_over_limit_is_refused_before_execution() -> None:
+    formatted = await assert_refused(
+        "{ runs(first: 501) { edges { cursor } } }",
+        "pageSize",
+        501,
+        500,
+        "Page size 501 exceeds the maximum of 500 (limit: pageSize)",
+    )
+    assert formatted["extensions"]["argument"] == "first"
+    assert formatted["locations"] == [{"line": 1, "column": 3}]
+
+
+async def test_page_size_from_variables_and_last_is_checked() -> None:
+    await assert_refused(
+        "query Q($n: Int) { runs { edges { node { tokens(last: $n) { edges { cursor } } } } } }",
+        "pageSize",
+        10_000,
+        500,
+        "Page size 10000 exceeds the maximum of 500 (limit: pageSize)",
+        variables={"n": 10_000},
+    )
+
+
+def test_effective_page_size_rules() -> None:
+    assert effective_page_size(None, None) == 50
+    assert effective_page_size(500, None) == 500
+    assert effective_page_size(None, 0) == 0
+    assert effective_page_size(None, None, QueryLimits(default_page_size=7)) == 7
+    with pytest.raises(PageSizeError) as over:
+        effective_page_size(501, None)
+    assert str(over.value) == "Page size 501 exceeds the maximum of 500 (limit: pageSize)"
+    assert over.value.client_extensions() == {
+        "code": "QUERY_LIMIT",
+        "limit": "pageSize",
+        "found": 501,
+        "maximum": 500,
+        "argument": "first",
+    }
+    with pytest.raises(ClientFacingError, match="not both") as both:
+        effective_page_size(1, 1)
+    assert both.value.code == "BAD_USER_INPUT"
+    with pytest.raises(ClientFacingError, match="`last` must not be negative"):
+        effective_page_size(None, -1)
+
+
+async def test_resolver_side_page_size_error_reaches_client_intact() -> None:
+    # Without the extension the resolver's own guard is what refuses.
+    schema = MaskingSchema(query=Query)
+    result, _ = await run(schema, "{ runs(first: 900) { edges { cursor } } }")
+    assert result.errors is not None
+    assert result.errors[0].message == "Page size 900 exceeds the maximum of 500 (limit: pageSize)"
+    assert result.errors[0].extensions is not None
+    assert result.errors[0].extensions["code"] == "QUERY_LIMIT"
+
+
+# ---------------------------------------------------------------- node budget
+
+NESTED = "{ runs(first: %d) { edges { node { tokens(first: %d) { edges { node { tokenId %s } } } } } } }"
+
+
+async def test_node_budget_over_limit_is_refused() -> None:
+    query = NESTED % (500, 500, "descendants(maxDepth: 3) { tokenId }")
+    # 500 runs + 500*500 tokens + 500*500*4^3 descendants
+    found = 500 + 250_000 + 250_000 * 64
+    await assert_refused(
+        query,
+        "nodes",
+        found,
+        500_000,
+        f"Query estimated node count {found} exceeds the maximum of 500000 (limit: nodes)",
+    )
+
+
+async def test_node_budget_refusal_still_reports_the_estimate() -> None:
+    schema = limited_schema(QueryLimits(max_nodes=100))
+    result, calls = await run(schema, NESTED % (10, 10, ""))
+    assert calls == 0
+    assert result.extensions == {"landscape": {"estimatedNodes": 110}}
+
+
+async def test_two_full_pages_nested_fit_the_default_budget() -> None:
+    result, calls = await run(limited_schema(), NESTED % (500, 500, ""))
+    assert result.errors is None
+    assert calls > 0
+    assert result.extensions == {"landscape": {"estimatedNodes": 250_500}}
+
+
+async def test_estimate_merges_with_other_landscape_extensions() -> None:
+    class SqlStats(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            self.execution_context.extensions_results.setdefault("landscape", {})["sqlStatements"] = 3
+            yield
+
+    schema = MaskingSchema(query=Query, extensions=[SqlStats, QueryLimitsExtension.factory()])
+    result, _ = await run(schema, "{ runs(first: 4) { edges { cursor } } }")
+    assert result.extensions == {"landscape": {"sqlStatements": 3, "estimatedNodes": 4}}
+
+
+SCHEMA = strawberry.Schema(query=Query)
+
+
+def est(
+    query: str, variables: dict[str, Any] | None = None, limits: QueryLimits = DEFAULT_QUERY_LIMITS
+) -> int:
+    return estimate_nodes(parse(query), SCHEMA, variables, None, limits)
+
+
+def test_estimate_connections_multiply_and_default_to_50() -> None:
+    assert est(NESTED % (10, 20, "")) == 10 + 10 * 20
+    assert est("{ runs { edges { node { runId } } } }") == 50
+    assert est("{ runs { edges { node { tokens { edges { cursor } } } } } }") == 50 + 50 * 50
+
+
+def test_estimate_resolves_variables_defaults_and_fragments() -> None:
+    query = (
+        "query Q($n: Int = 7) { runs(first: $n) { ...R } } fragment R on RunConnection { edges { cursor } }"
+    )
+    assert est(query) == 7
+    assert est(query, {"n": 3}) == 3
+    spread = "{ runs(first: 2) { edges { node { ...T } } } } fragment T on Run { tokens(first: 5) { edges { cursor } } }"
+    assert est(spread) == 2 + 10
+
+
+def test_estimate_traversals_are_capped_by_the_token_budget() -> None:
+    single = '{ token(tokenId: "x") { %s { tokenId } } }'
+    assert est(single % "ancestors(maxDepth: 2)") == 1 + 16
+    assert est(single % "descendants") == 1 + 64  # schema default maxDepth: 3
+    assert est(single % "ancestors") == 1 + 10_000  # unbounded: the whole budget
+    started = time.perf_counter()
+    assert est(single % "ancestors(maxDepth: 2147483647)") == 1 + 10_000
+    assert time.perf_counter() - started < 0.5
+    tuned = QueryLimits(traversal_fanout=2, traversal_token_budget=100)
+    assert est(single % "ancestors(maxDepth: 3)", limits=tuned) == 1 + 8
+    assert est(single % "ancestors(maxDepth: 30)", limits=tuned) == 1 + 100
+
+
+def test_estimate_honours_skip_and_include() -> None:
+    query = "query Q($on: Boolean!) { runs(first: 10) @include(if: $on) { edges { cursor } } hello }"
+    assert est(query, {"on": True}) == 10
+    assert est(query, {"on": False}) == 0
+
+
+def test_estimate_stays_linear_with_exponential_fragment_fanout() -> None:
+    fragments = [f"fragment F{i} on Token {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)]
+    fragments.append("fragment F40 on Token { ancestors(maxDepth: 1) { tokenId } }")
+    query = '{ token(tokenId: "x") { ...F0 } } ' + " ".join(fragments)
+    started = time.perf_counter()
+    # Identical spreads merge at execution, but the estimate counts each spread:
+    # an upper bound that must still be cheap to compute.
+    assert est(query) == 1 + 2**40 * 4
+    assert time.perf_counter() - started < 0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2000),
+    st.integers(0, 2000),
+    st.integers(0, 2000),
+    st.integers(0, 2000),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
+def test_estimate_is_monotone(a: int, b: int, c: int, d: int, depth_a: int, depth_b: int) -> None:
+    traversal = "ancestors(maxDepth: {}) {{ tokenId }}"
+    query = NESTED % (a, b, traversal.format(depth_a))
+    bigger = NESTED % (max(a, c), max(b, d), traversal.format(max(depth_a, depth_b)))
+    assert est(query) <= est(bigger)
+
+
+# ---------------------------------------------------------------- introspection, rules, config
+
+
+async def test_graphiql_introspection_passes_default_limits() -> None:
+    result, _ = await run(limited_schema(), get_introspection_query(descriptions=True))
+    assert result.errors is None
+    assert result.data is not None
+    assert result.data["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_limit_rules_plug_into_graphql_validate() -> None:
+    errors = validate(SCHEMA._schema, parse(nested_descendants(2)), limit_rules(QueryLimits(max_depth=3)))
+    assert [e.message for e in errors] == ["Query depth 4 exceeds the maximum of 3 (limit: depth)"]
+    assert validate(SCHEMA._schema, parse(nested_descendants(2)), limit_rules()) == []
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_depth"):
+        QueryLimits(max_depth=0)
+    with pytest.raises(ValueError, match="default_page_size"):
+        QueryLimits(default_page_size=600)
+
+
+# ---------------------------------------------------------------- body size
+
+
+def body_app(max_bytes: int) -> tuple[BodySizeLimitMiddleware, list[int]]:
+    seen: list[int] = []
+
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await request.body()
+        seen.append(len(body))
+        return JSONResponse({"size": len(body)})
+
+    app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
+    return BodySizeLimitMiddleware(app, max_bytes), seen
+
+
+async def test_declared_body_over_limit_is_refused_with_413() -> None:
+    app, seen = body_app(1000)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.post("/graphql", content=b"x" * 1001)
+    assert response.status_code == 413
+    assert response.json()["errors"][0] == {
+        "message": "Request body size 1001 exceeds the maximum of 1000 (limit: bodyBytes)",
+        "extensions": {"code": "QUERY_LIMIT", "limit": "bodyBytes", "found": 1001, "maximum": 1000},
+    }
+    assert seen == []
+
+
+async def test_chunked_body_over_limit_is_refused_and_under_limit_replayed() -> None:
+    app, seen = body_app(1000)
+
+    async def chunks(n: int) -> Any:
+        for _ in range(n):
+            yield b"y" * 300
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        refused = await client.post("/graphql", content=chunks(4))
+        accepted = await client.post("/graphql", content=chunks(3))
+    assert refused.status_code == 413
+    assert refused.json()["errors"][0]["message"] == (
+        "Request body size over 1200 exceeds the maximum of 1000 (limit: bodyBytes)"
+    )
+    assert accepted.status_code == 200
+    assert accepted.json() == {"size": 900}
+    assert seen == [900]
+
+
+def test_default_body_limit_is_one_mebibyte() -> None:
+    assert DEFAULT_QUERY_LIMITS.max_body_bytes == 1_048_576
