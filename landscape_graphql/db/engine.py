@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase
+from ..errors import LandscapeError, UnsupportedDatabase
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
 from .errors import translate_db_error
 from .tables import LandscapeTables, tables_for
@@ -170,18 +170,16 @@ async def open_landscape(target: str, options: EngineOptions | None = None) -> L
     except LandscapeError:
         await engine.dispose()
         raise
-    except sqlite3.DatabaseError as exc:
-        await engine.dispose()
-        if "not a database" in str(exc):
-            raise UnsupportedDatabase(
-                f"{Path(location).name} is not a SQLite database (or it is encrypted: "
-                "pass --sqlcipher with the key in the environment)") from exc
-        raise translate_db_error(exc) from exc
     except Exception as exc:
         await engine.dispose()
+        original = getattr(exc, "orig", None) or exc
+        if isinstance(original, sqlite3.DatabaseError) and "not a database" in str(original):
+            raise UnsupportedDatabase(
+                f"{Path(location).name} is not a SQLite database (or it is encrypted: "
+                "pass --sqlcipher with the key in the environment)") from None
         translated = translate_db_error(exc)
-        if isinstance(translated, DatabaseUnavailable | LandscapeError):
-            raise translated from exc
+        if translated is not exc:
+            raise translated from None
         raise
     return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
                      backend=backend, location=location)

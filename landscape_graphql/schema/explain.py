@@ -44,32 +44,32 @@ class Explanation:
 
     @strawberry.field
     @staticmethod
-    async def node_states(parent: Parent[ExplanationRecord], info: Info) -> list[NodeStateT]:
+    async def node_states(parent: Parent[ExplanationRecord], info: Info) -> list[NodeStateT] | None:
         return await T.node_states(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
-    async def routing_events(parent: Parent[ExplanationRecord], info: Info) -> list[RoutingEventT]:
+    async def routing_events(parent: Parent[ExplanationRecord], info: Info) -> list[RoutingEventT] | None:
         return await T.routing_events(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
-    async def calls(parent: Parent[ExplanationRecord], info: Info) -> list[CallT]:
+    async def calls(parent: Parent[ExplanationRecord], info: Info) -> list[CallT] | None:
         return await T.calls(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
-    async def parent_tokens(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT]:
+    async def parent_tokens(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT] | None:
         return await T.parents(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field(description="Not part of ELSPETH's explain(): the tokens made from this one.")
     @staticmethod
-    async def children(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT]:
+    async def children(parent: Parent[ExplanationRecord], info: Info) -> list[TokenT] | None:
         return await T.children(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
-    async def validation_errors(parent: Parent[ExplanationRecord], info: Info) -> list[ValidationErrorT]:
+    async def validation_errors(parent: Parent[ExplanationRecord], info: Info) -> list[ValidationErrorT] | None:
         from .errors import MatchedValidationError
         from .enums import MatchedBy
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.token.row_id)
@@ -77,7 +77,7 @@ class Explanation:
 
     @strawberry.field
     @staticmethod
-    async def transform_errors(parent: Parent[ExplanationRecord], info: Info) -> list[TransformErrorT]:
+    async def transform_errors(parent: Parent[ExplanationRecord], info: Info) -> list[TransformErrorT] | None:
         return await T.transform_errors(info.context, parent.token)  # type: ignore[return-value]
 
     @strawberry.field
@@ -87,10 +87,10 @@ class Explanation:
 
     @strawberry.field(description="epoch 29: the token's scheduler transitions (empty in epoch 2).")
     @staticmethod
-    async def scheduler_events(parent: Parent[ExplanationRecord], info: Info) -> list[SchedulerEventT]:
+    async def scheduler_events(parent: Parent[ExplanationRecord], info: Info) -> list[SchedulerEventT] | None:
         return await info.context.loaders.scheduler_events_by_token_id.load(parent.token.token_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
-    async def artifacts(parent: Parent[ExplanationRecord], info: Info) -> list[ArtifactT]:
+    async def artifacts(parent: Parent[ExplanationRecord], info: Info) -> list[ArtifactT] | None:
         return await info.context.loaders.artifacts_by_token_id.load(parent.token.token_id)  # type: ignore[no-any-return]

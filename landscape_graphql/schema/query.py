@@ -47,7 +47,7 @@ class Query:
     @staticmethod
     async def runs(info: Info, first: int | None = None, after: str | None = None,
                    last: int | None = None, before: str | None = None,
-                   filter: RunFilter | None = None) -> Connection[Run]:
+                   filter: RunFilter | None = None) -> Connection[Run] | None:
         req, size = page_request(info.context.settings, first, after, last, before)
         f = filter or RunFilter()
         return Connection(page=await P.runs_page(
@@ -119,7 +119,7 @@ class Query:
 
     @strawberry.field(description="explain() of many tokens of one run in one request, in order.")
     @staticmethod
-    async def explain_tokens(info: Info, run_id: str, token_ids: list[str]) -> list[Explanation | None]:
+    async def explain_tokens(info: Info, run_id: str, token_ids: list[str]) -> list[Explanation | None] | None:
         return await X.explain_many(info.context, run_id, token_ids)  # type: ignore[return-value]
 
     @strawberry.field
@@ -130,7 +130,7 @@ class Query:
 
     @strawberry.field
     @staticmethod
-    async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None] | None:
         import asyncio
         decoded = [from_global_id(i) for i in ids]
         found: list[Any] = await asyncio.gather(*(N.node(info.context, k, key) for k, key in decoded))

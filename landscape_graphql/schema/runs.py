@@ -109,19 +109,19 @@ class Run(Node):
 
     @strawberry.field(description="The pipeline's nodes (small: one per plugin instance).")
     @staticmethod
-    async def nodes(parent: Parent[R.RunRecord], info: Info) -> list[PipelineNode]:
+    async def nodes(parent: Parent[R.RunRecord], info: Info) -> list[PipelineNode] | None:
         return await info.context.loaders.nodes_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The pipeline's edges.")
     @staticmethod
-    async def edges(parent: Parent[R.RunRecord], info: Info) -> list[PipelineEdge]:
+    async def edges(parent: Parent[R.RunRecord], info: Info) -> list[PipelineEdge] | None:
         return await info.context.loaders.edges_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
     async def rows(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                    after: str | None = None, last: int | None = None, before: str | None = None,
-                   filter: RowFilter | None = None) -> Connection[RowT]:
+                   filter: RowFilter | None = None) -> Connection[RowT] | None:
         req, size = _page(info, first, after, last, before)
         f = filter or RowFilter()
         return Connection(page=await P.rows_page(info.context.db, parent.run_id, req, size,
@@ -131,7 +131,7 @@ class Run(Node):
     @staticmethod
     async def tokens(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                      after: str | None = None, last: int | None = None, before: str | None = None,
-                     filter: TokenFilter | None = None) -> Connection[TokenT]:
+                     filter: TokenFilter | None = None) -> Connection[TokenT] | None:
         req, size = _page(info, first, after, last, before)
         f = filter or TokenFilter()
         flt = P.TokenFilter(row_outcomes=f.row_outcomes or (), results=f.results or (),
@@ -144,7 +144,7 @@ class Run(Node):
     async def node_states(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                           after: str | None = None, last: int | None = None,
                           before: str | None = None,
-                          filter: NodeStateFilter | None = None) -> Connection[NodeStateT]:
+                          filter: NodeStateFilter | None = None) -> Connection[NodeStateT] | None:
         req, size = _page(info, first, after, last, before)
         f = filter or NodeStateFilter()
         return Connection(page=await P.node_states_page(
@@ -154,7 +154,7 @@ class Run(Node):
     @staticmethod
     async def calls(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                     after: str | None = None, last: int | None = None, before: str | None = None,
-                    filter: CallFilter | None = None) -> Connection[CallT]:
+                    filter: CallFilter | None = None) -> Connection[CallT] | None:
         req, size = _page(info, first, after, last, before)
         f = filter or CallFilter()
         return Connection(page=await P.calls_page(
@@ -165,7 +165,7 @@ class Run(Node):
     @staticmethod
     async def operations(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                          after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Connection[Operation]:
+                         before: str | None = None) -> Connection[Operation] | None:
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.operations_page(info.context.db, parent.run_id, req, size))
 
@@ -173,7 +173,7 @@ class Run(Node):
     @staticmethod
     async def batches(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                       after: str | None = None, last: int | None = None,
-                      before: str | None = None) -> Connection[BatchT]:
+                      before: str | None = None) -> Connection[BatchT] | None:
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.batches_page(info.context.db, parent.run_id, req, size))
 
@@ -181,7 +181,7 @@ class Run(Node):
     @staticmethod
     async def artifacts(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                         after: str | None = None, last: int | None = None,
-                        before: str | None = None) -> Connection[ArtifactT]:
+                        before: str | None = None) -> Connection[ArtifactT] | None:
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.artifacts_page(info.context.db, parent.run_id, req, size))
 
@@ -190,7 +190,7 @@ class Run(Node):
     async def validation_errors(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                                 after: str | None = None, last: int | None = None,
                                 before: str | None = None,
-                                filter: ErrorFilter | None = None) -> Connection[ValidationErrorT]:
+                                filter: ErrorFilter | None = None) -> Connection[ValidationErrorT] | None:
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.validation_errors_page(
             info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
@@ -200,19 +200,19 @@ class Run(Node):
     async def transform_errors(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
                                after: str | None = None, last: int | None = None,
                                before: str | None = None,
-                               filter: ErrorFilter | None = None) -> Connection[TransformErrorT]:
+                               filter: ErrorFilter | None = None) -> Connection[TransformErrorT] | None:
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.transform_errors_page(
             info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
 
     @strawberry.field
     @staticmethod
-    async def checkpoints(parent: Parent[R.RunRecord], info: Info) -> list[Checkpoint]:
+    async def checkpoints(parent: Parent[R.RunRecord], info: Info) -> list[Checkpoint] | None:
         return await info.context.loaders.checkpoints_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
-    async def preflight_results(parent: Parent[R.RunRecord], info: Info) -> list[PreflightResult]:
+    async def preflight_results(parent: Parent[R.RunRecord], info: Info) -> list[PreflightResult] | None:
         return await info.context.loaders.preflight_results_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
 
 
@@ -308,7 +308,7 @@ class Operation(Node):
 
     @strawberry.field
     @staticmethod
-    async def calls(parent: Parent[R.OperationRecord], info: Info) -> list[CallT]:
+    async def calls(parent: Parent[R.OperationRecord], info: Info) -> list[CallT] | None:
         return await info.context.loaders.calls_by_operation_id.load(parent.operation_id)  # type: ignore[no-any-return]
 
 

@@ -81,12 +81,12 @@ class NodeState(Node):
 
     @strawberry.field(description="External calls made during this state, by call index.")
     @staticmethod
-    async def calls(parent: Parent[R.NodeStateRecord], info: Info) -> list[Call]:
+    async def calls(parent: Parent[R.NodeStateRecord], info: Info) -> list[Call] | None:
         return await info.context.loaders.calls_by_state_id.load(parent.state_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
-    async def routing_events(parent: Parent[R.NodeStateRecord], info: Info) -> list[RoutingEvent]:
+    async def routing_events(parent: Parent[R.NodeStateRecord], info: Info) -> list[RoutingEvent] | None:
         return await info.context.loaders.routing_events_by_state_id.load(parent.state_id)  # type: ignore[no-any-return]
 
 

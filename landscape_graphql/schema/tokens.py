@@ -65,12 +65,12 @@ class Row(Node):
 
     @strawberry.field(description="Every token this row became, in creation order.")
     @staticmethod
-    async def tokens(parent: Parent[R.RowRecord], info: Info) -> list[Token]:
+    async def tokens(parent: Parent[R.RowRecord], info: Info) -> list[Token] | None:
         return await info.context.loaders.tokens_by_row_id.load(parent.row_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Source validation errors of this row, with how each was matched.")
     @staticmethod
-    async def validation_errors(parent: Parent[R.RowRecord], info: Info) -> list[ValidationErrorT]:
+    async def validation_errors(parent: Parent[R.RowRecord], info: Info) -> list[ValidationErrorT] | None:
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.row_id)
         from .errors import MatchedValidationError
         return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
@@ -110,27 +110,27 @@ class Token(Node):
 
     @strawberry.field(description="The tokens this one was made from (token_parents, by ordinal).")
     @staticmethod
-    async def parents(parent: Parent[R.TokenRecord], info: Info) -> list[Token]:
+    async def parents(parent: Parent[R.TokenRecord], info: Info) -> list[Token] | None:
         return await T.parents(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="The tokens made from this one (the reverse of token_parents).")
     @staticmethod
-    async def children(parent: Parent[R.TokenRecord], info: Info) -> list[Token]:
+    async def children(parent: Parent[R.TokenRecord], info: Info) -> list[Token] | None:
         return await T.children(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="Every visit of this token to a node, by (stepIndex, attempt).")
     @staticmethod
-    async def node_states(parent: Parent[R.TokenRecord], info: Info) -> list[NodeStateT]:
+    async def node_states(parent: Parent[R.TokenRecord], info: Info) -> list[NodeStateT] | None:
         return await T.node_states(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="All external calls of this token's node states, in order.")
     @staticmethod
-    async def calls(parent: Parent[R.TokenRecord], info: Info) -> list[CallT]:
+    async def calls(parent: Parent[R.TokenRecord], info: Info) -> list[CallT] | None:
         return await T.calls(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="Routing decisions taken at this token's node states.")
     @staticmethod
-    async def routing_events(parent: Parent[R.TokenRecord], info: Info) -> list[RoutingEventT]:
+    async def routing_events(parent: Parent[R.TokenRecord], info: Info) -> list[RoutingEventT] | None:
         return await T.routing_events(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="The token's outcome: the terminal one, else the latest (e.g. buffered).")
@@ -140,17 +140,17 @@ class Token(Node):
 
     @strawberry.field(description="Every outcome recorded for the token (a buffered one may precede the terminal).")
     @staticmethod
-    async def outcomes(parent: Parent[R.TokenRecord], info: Info) -> list[TokenOutcome]:
+    async def outcomes(parent: Parent[R.TokenRecord], info: Info) -> list[TokenOutcome] | None:
         return await T.outcomes(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
-    async def transform_errors(parent: Parent[R.TokenRecord], info: Info) -> list[TransformErrorT]:
+    async def transform_errors(parent: Parent[R.TokenRecord], info: Info) -> list[TransformErrorT] | None:
         return await T.transform_errors(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="Aggregation batches this token was a member of.")
     @staticmethod
-    async def member_of_batches(parent: Parent[R.TokenRecord], info: Info) -> list[Batch]:
+    async def member_of_batches(parent: Parent[R.TokenRecord], info: Info) -> list[Batch] | None:
         return await T.member_of_batches(info.context, parent)  # type: ignore[return-value]
 
     @strawberry.field(description="The aggregation batch whose flush produced this token, if any.")
@@ -160,7 +160,7 @@ class Token(Node):
 
     @strawberry.field(description="Artifacts written by the sink that received this token.")
     @staticmethod
-    async def artifacts(parent: Parent[R.TokenRecord], info: Info) -> list[ArtifactT]:
+    async def artifacts(parent: Parent[R.TokenRecord], info: Info) -> list[ArtifactT] | None:
         return await info.context.loaders.artifacts_by_token_id.load(parent.token_id)  # type: ignore[no-any-return]
 
 
@@ -232,12 +232,12 @@ class Batch(Node):
 
     @strawberry.field
     @staticmethod
-    async def members(parent: Parent[R.BatchRecord], info: Info) -> list[BatchMember]:
+    async def members(parent: Parent[R.BatchRecord], info: Info) -> list[BatchMember] | None:
         return await info.context.loaders.members_by_batch_id.load(parent.batch_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The tokens the batch's flush produced (batch_outputs is never written).")
     @staticmethod
-    async def outputs(parent: Parent[R.BatchRecord], info: Info) -> list[Token]:
+    async def outputs(parent: Parent[R.BatchRecord], info: Info) -> list[Token] | None:
         return await info.context.loaders.outputs_by_batch_id.load(parent.batch_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The one node state of the batch, recorded on its first member.")
