@@ -148,7 +148,9 @@ class ErrorMasker:
             if isinstance(original, ClientFacingError):
                 extensions = original.client_extensions()
             else:
-                extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT_CODE}
+                # graphql-core copies an exception's own `extensions` dict onto the
+                # error, so a code set by another error family survives.
+                extensions = {"code": BAD_USER_INPUT_CODE, **(error.extensions or {})}
             # error.message rather than str(original): graphql-core prefixes
             # coercion errors with the variable they concern.
             _rewrite(error, self._message(error.message), extensions)

@@ -200,9 +200,23 @@ def _count_tokens(body: str, cap: int) -> tuple[int, bool]:
     return count, False
 
 
+# Documents are immutable once parsed, so repeated queries (dashboards polling
+# the same text) can share one.  Only short texts are kept: a text under the
+# token limit can still be a megabyte of string literal.
+_PARSE_CACHE_SIZE = 256
+_PARSE_CACHE_MAX_CHARS = 16 * 1024
+
+
+@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
+def _cached_parse(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
+
+
 def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode:
     """Parse ``query``; raise :class:`QueryLimitError` past the token limit."""
     try:
+        if len(query) <= _PARSE_CACHE_MAX_CHARS:
+            return _cached_parse(query, limits.max_tokens)
         return parse(query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens)
     except GraphQLSyntaxError as error:
         if "contains more than" not in error.message:
@@ -211,9 +225,9 @@ def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) ->
             raise QueryLimitError(
                 "Query comment count", "tokens", limits.max_tokens + 1, limits.max_tokens, lower_bound=True
             ) from None
-        # Count for the message, but only up to 10x the limit: lexing a 1 MB body
-        # in full costs over a second, which a rejection must not cost.
-        found, partial = _count_tokens(query, 10 * limits.max_tokens)
+        # Count for the message, but only up to twice the limit: lexing a 1 MB
+        # body in full costs over a second, which a refusal must not cost.
+        found, partial = _count_tokens(query, 2 * limits.max_tokens)
         raise QueryLimitError(
             "Query token count", "tokens", found, limits.max_tokens, lower_bound=partial
         ) from None
@@ -520,7 +534,9 @@ def estimate_nodes(
 class QueryLimitsExtension(SchemaExtension):
     """Applies every query limit before execution and reports the estimate.
 
-    Register with ``QueryLimitsExtension.factory(limits)``.  The estimate goes to
+    Register with ``QueryLimitsExtension.factory(limits)``, before any
+    ``ParserCache`` (which parses unconditionally; this extension already caches
+    parsed documents, so ParserCache can simply be dropped).  The estimate goes to
     ``execution_context.extensions_results["landscape"]["estimatedNodes"]``,
     merged with anything else stored under ``"landscape"``.
     """
@@ -542,12 +558,15 @@ class QueryLimitsExtension(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.validation_rules = (*context.validation_rules, *limit_rules(self.limits))
+        # Bounds any other parser in the chain too (Strawberry's own, ParserCache),
+        # should one run before on_parse below.
+        context.parse_options["max_tokens"] = self.limits.max_tokens
         yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        # Raising here short-circuits Strawberry's own, unlimited parse; the error
-        # becomes the response's only error.
+        # A QueryLimitError raised here ends the request before any other parse
+        # and becomes the response's only error.
         if context.graphql_document is None and context.query:
             context.graphql_document = parse_with_limits(context.query, self.limits)
         yield

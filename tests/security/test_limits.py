@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
 from landscape_graphql.error_masking import ClientFacingError, MaskingSchema
 from landscape_graphql.limits import (
@@ -215,9 +215,9 @@ async def test_huge_token_count_is_reported_as_lower_bound_quickly() -> None:
     await assert_refused(
         query,
         "tokens",
-        50_001,
+        10_001,
         5000,
-        "Query token count over 50001 exceeds the maximum of 5000 (limit: tokens)",
+        "Query token count over 10001 exceeds the maximum of 5000 (limit: tokens)",
     )
     assert time.perf_counter() - started < 2
 
@@ -422,6 +422,31 @@ async def test_graphiql_introspection_passes_default_limits() -> None:
     assert result.errors is None
     assert result.data is not None
     assert result.data["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_limits_hold_alongside_strawberry_parser_and_validation_caches() -> None:
+    schema = MaskingSchema(
+        query=Query,
+        extensions=[
+            QueryLimitsExtension.factory(),
+            lambda: ParserCache(maxsize=8),
+            lambda: ValidationCache(maxsize=8),
+        ],
+    )
+    for _ in range(2):  # second round served from the caches
+        deep, calls = await run(schema, nested_descendants(15))
+        assert calls == 0
+        assert deep.errors is not None
+        assert deep.errors[0].message == "Query depth 17 exceeds the maximum of 15 (limit: depth)"
+        ok, calls = await run(schema, "{ runs(first: 3) { edges { cursor } } }")
+        assert ok.errors is None
+        assert ok.extensions == {"landscape": {"estimatedNodes": 3}}
+    # Even a ParserCache placed first is bounded by the token limit.
+    misordered = MaskingSchema(query=Query, extensions=[ParserCache, QueryLimitsExtension.factory()])
+    huge, calls = await run(misordered, "{ " + "hello " * 200_000 + "}")
+    assert calls == 0
+    assert huge.errors is not None
+    assert "more than 5000 tokens" in huge.errors[0].message
 
 
 def test_limit_rules_plug_into_graphql_validate() -> None:

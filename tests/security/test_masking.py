@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from graphql import GraphQLError
+from graphql import GraphQLError, located_error
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
@@ -148,11 +148,18 @@ def test_masker_is_idempotent_and_honours_custom_predicate() -> None:
     class Expected(Exception):
         pass
 
+    class Coded(Exception):
+        def __init__(self, message: str) -> None:
+            super().__init__(message)
+            self.extensions = {"code": "RUN_MISMATCH", "recordId": "r1"}
+
     raw = [
-        GraphQLError("boom", original_error=ValueError("SELECT 1")),
-        GraphQLError("fine", original_error=Expected("fine")),
+        GraphQLError("boom", original_error=ValueError("SELECT 1"), path=["a"]),
+        GraphQLError("fine", original_error=Expected("fine"), path=["b"]),
+        located_error(Coded("belongs to another run"), None, ["c"]),
+        located_error(GraphQLError("Int cannot represent non-integer value: 'secret'"), None, ["d"]),
     ]
-    masker = ErrorMasker(client_facing=lambda e: isinstance(e, Expected | ClientFacingError))
+    masker = ErrorMasker(client_facing=lambda e: isinstance(e, Expected | Coded | ClientFacingError))
     masker(raw)
     first = [e.formatted for e in raw]
     masker(raw)
@@ -160,6 +167,11 @@ def test_masker_is_idempotent_and_honours_custom_predicate() -> None:
     assert first[0]["message"] == "Internal error"
     assert first[1]["message"] == "fine"
     assert first[1]["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert first[2]["message"] == "belongs to another run"
+    assert first[2]["extensions"] == {"code": "RUN_MISMATCH", "recordId": "r1"}
+    # A GraphQLError raised during execution (here a serialisation failure that
+    # quotes a stored value) is a server fault, not a client mistake.
+    assert first[3]["message"] == "Internal error"
 
 
 async def test_introspection_can_be_disabled_but_typename_stays() -> None:
