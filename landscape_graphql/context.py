@@ -35,7 +35,8 @@ class Context:
     @classmethod
     def create(cls, landscape: Landscape, settings: Settings, **kwargs: Any) -> Context:
         db = DbSession(landscape, timeout_s=settings.request_timeout_s)
-        return cls(landscape=landscape, db=db, loaders=Loaders(db), settings=settings, **kwargs)
+        loaders = Loaders(db, kwargs.get("payload_store"), kwargs.get("payload_budget"))
+        return cls(landscape=landscape, db=db, loaders=loaders, settings=settings, **kwargs)
 
 
 Info = strawberry.Info[Context, None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 
 from ..errors import AuditIntegrityError
 from . import records as R
@@ -350,3 +350,38 @@ async def terminal_outcomes_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
         .where(in_keys(tok.c.row_id, row_ids, db.dialect)).where(terminal)
         .order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id))
     return [(r.row_id, r.token_id, r.sink_name) for r in rows]
+
+
+async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple[str, str, int]]:
+    """(run id, edge id, tokens observed crossing it) for every edge of the runs.
+
+    A gate's route is recorded as routing events, one per token sent down it; any other edge is
+    crossed when one token's consecutive node states are at its two ends (retries at the same
+    node are not crossings). An edge with routing events is counted by them alone, so a token
+    moved by a gate is not counted twice.
+    """
+    s, re_, e = db.tables.node_states, db.tables.routing_events, db.tables.edges
+    routed = (select(s.c.run_id, re_.c.edge_id, func.count().label("n"))
+              .select_from(re_.join(s, s.c.state_id == re_.c.state_id))
+              .where(in_keys(s.c.run_id, run_ids, db.dialect))
+              .group_by(s.c.run_id, re_.c.edge_id))
+    prev = func.lag(s.c.node_id).over(partition_by=s.c.token_id, order_by=(s.c.step_index, s.c.attempt))
+    seq = (select(s.c.run_id, s.c.token_id, s.c.node_id, prev.label("prev_node"))
+           .where(in_keys(s.c.run_id, run_ids, db.dialect)).subquery())
+    # A token's first state was reached from where its (first) parent ended: a merged token
+    # leaves the coalesce node, an expansion child leaves the expanding transform.
+    tp, ps = db.tables.token_parents, s.alias("parent_state")
+    parent_end = (select(ps.c.node_id).select_from(ps.join(tp, tp.c.parent_token_id == ps.c.token_id))
+                  .where(tp.c.token_id == seq.c.token_id, tp.c.ordinal == 0)
+                  .order_by(ps.c.step_index.desc(), ps.c.attempt.desc()).limit(1).scalar_subquery())
+    steps = select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
+                   func.coalesce(seq.c.prev_node, parent_end).label("from_node")).subquery()
+    crossed = (select(e.c.run_id, e.c.edge_id, func.count(func.distinct(steps.c.token_id)).label("n"))
+               .select_from(steps.join(e, and_(e.c.run_id == steps.c.run_id,
+                                               e.c.from_node_id == steps.c.from_node,
+                                               e.c.to_node_id == steps.c.node_id)))
+               .where(steps.c.from_node != steps.c.node_id)
+               .where(~exists().where(re_.c.edge_id == e.c.edge_id))
+               .group_by(e.c.run_id, e.c.edge_id))
+    rows = await db.all(routed.union_all(crossed))
+    return [(r[0], r[1], int(r[2])) for r in rows]

@@ -10,12 +10,21 @@ from __future__ import annotations
 from functools import cached_property
 
 from ..db.session import DbSession
+from ..payloads import ByteBudget, PayloadStore
 from . import errors, runs, states, tokens
+from .payloads import PayloadByRefLoader
 
 
 class Loaders:
-    def __init__(self, db: DbSession) -> None:
+    def __init__(self, db: DbSession, payload_store: PayloadStore | None = None,
+                 payload_budget: ByteBudget | None = None) -> None:
         self.db = db
+        self._payload_store = payload_store or PayloadStore.unconfigured()
+        self._payload_budget = payload_budget or ByteBudget()
+
+    @cached_property
+    def payload_by_ref(self) -> PayloadByRefLoader:
+        return PayloadByRefLoader(self._payload_store, self._payload_budget)
 
     # runs
     @cached_property
@@ -37,6 +46,10 @@ class Loaders:
     @cached_property
     def edge_by_id(self) -> runs.EdgeByIdLoader:
         return runs.EdgeByIdLoader(self.db)
+
+    @cached_property
+    def edge_counts_by_run_id(self) -> runs.EdgeCountsByRunIdLoader:
+        return runs.EdgeCountsByRunIdLoader(self.db)
 
     @cached_property
     def operation_by_id(self) -> runs.OperationByIdLoader:
@@ -82,6 +95,14 @@ class Loaders:
     @cached_property
     def terminal_outcomes_by_row_id(self) -> tokens.TerminalOutcomesByRowIdLoader:
         return tokens.TerminalOutcomesByRowIdLoader(self.db)
+
+    @cached_property
+    def parent_edges_by_token_id(self) -> tokens.ParentEdgesByTokenIdLoader:
+        return tokens.ParentEdgesByTokenIdLoader(self.db)
+
+    @cached_property
+    def child_edges_by_token_id(self) -> tokens.ChildEdgesByTokenIdLoader:
+        return tokens.ChildEdgesByTokenIdLoader(self.db)
 
     # batches
     @cached_property

@@ -52,3 +52,10 @@ class CheckpointsByRunIdLoader(ManyByKey[str, R.CheckpointRecord]):
 class PreflightResultsByRunIdLoader(ManyByKey[str, R.PreflightResultRecord]):
     fetch = fetcher(q.preflight_results_of_runs)
     key_of = staticmethod(lambda p: p.run_id)
+
+
+class EdgeCountsByRunIdLoader(ManyByKey[str, tuple[str, str, int]]):
+    """run -> (run id, edge id, token count) of its edges that tokens crossed."""
+
+    fetch = fetcher(q.edge_token_counts)
+    key_of = staticmethod(lambda item: item[0])

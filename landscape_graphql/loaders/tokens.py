@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..db import queries as q
+from ..db.lineage import LevelHit, child_level, parent_level
 from ..db import records as R
 from ._base import ManyByKey, OneByKey, fetcher
 
@@ -69,3 +70,17 @@ class TerminalOutcomesByRowIdLoader(ManyByKey[str, tuple[str, str, str | None]])
 
     fetch = fetcher(q.terminal_outcomes_of_rows)
     key_of = staticmethod(lambda item: item[0])
+
+
+class ParentEdgesByTokenIdLoader(ManyByKey[str, LevelHit]):
+    """token -> the lineage edges into it (token_parents plus batch co-members)."""
+
+    fetch = fetcher(parent_level)
+    key_of = staticmethod(lambda hit: hit.key)
+
+
+class ChildEdgesByTokenIdLoader(ManyByKey[str, LevelHit]):
+    """token -> the lineage edges out of it (children plus outputs of its batches)."""
+
+    fetch = fetcher(child_level)
+    key_of = staticmethod(lambda hit: hit.key)

@@ -8,11 +8,14 @@ import strawberry
 from strawberry import Parent
 
 from ..context import Info
+from ..resolvers import lineage as L
 from ..resolvers import tokens as T
 from ..resolvers.explain import Explanation as ExplanationRecord
 
 if TYPE_CHECKING:
     from .errors import Artifact, TransformError, ValidationError
+    from .lineage import LineageGraph
+    from .payloads import Payload
     from .states import Call, NodeState, RoutingEvent, SchedulerEvent
     from .tokens import Row, Token, TokenOutcome
 
@@ -26,6 +29,8 @@ SchedulerEventT = Annotated["SchedulerEvent", strawberry.lazy("landscape_graphql
 ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
 TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
+LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 
 
 @strawberry.type(description="The lineage of one token, as ELSPETH's explain() gives it, plus children and artifacts.")
@@ -41,6 +46,25 @@ class Explanation:
     @staticmethod
     async def source_row(parent: Parent[ExplanationRecord], info: Info) -> RowT | None:
         return await info.context.loaders.row_by_id.load(parent.token.row_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The source row's data from the payload store (what explain --json shows as source_data).")
+    @staticmethod
+    async def source_data(parent: Parent[ExplanationRecord], info: Info) -> PayloadT | None:
+        from .payloads import load_payload
+        row = await info.context.loaders.row_by_id.load(parent.token.row_id)
+        if row is None:
+            return None
+        return await load_payload(info, row.source_data_ref, row.source_data_hash)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Not part of ELSPETH's explain(): everything the token came from, to maxDepth.")
+    @staticmethod
+    async def ancestors(parent: Parent[ExplanationRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
+        return await L.ancestors(info.context, parent.token, max_depth)  # type: ignore[return-value]
+
+    @strawberry.field(description="Not part of ELSPETH's explain(): everything made from the token, to maxDepth.")
+    @staticmethod
+    async def descendants(parent: Parent[ExplanationRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
+        return await L.descendants(info.context, parent.token, max_depth)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod

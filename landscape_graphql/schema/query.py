@@ -9,11 +9,13 @@ import strawberry
 from ..context import Info
 from ..db import pages as P
 from ..resolvers import explain as X
+from ..resolvers import lineage as LR
 from ..resolvers import nodes as N
 from ..resolvers import tokens as T
 from ..resolvers._paging import page_request
 from .errors import Artifact, TransformError, ValidationError
 from .explain import Explanation
+from .lineage import LineagePath
 from .relay import Connection, Node, from_global_id
 from .runs import Operation, PipelineEdge, PipelineNode, Run, RunFilter
 from .states import Call, NodeState, RoutingEvent
@@ -121,6 +123,14 @@ class Query:
     @staticmethod
     async def explain_tokens(info: Info, run_id: str, token_ids: list[str]) -> list[Explanation | None] | None:
         return await X.explain_many(info.context, run_id, token_ids)  # type: ignore[return-value]
+
+    @strawberry.field(description=(
+        "The chain linking an ancestor token to a descendant (through forks, coalesces, "
+        "expansions and aggregation batches), or null when none does within maxDepth."))
+    @staticmethod
+    async def lineage_path(info: Info, from_token_id: str, to_token_id: str,
+                           max_depth: int = 50) -> LineagePath | None:
+        return await LR.lineage_path(info.context, from_token_id, to_token_id, max_depth)  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod

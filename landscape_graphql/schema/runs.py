@@ -15,9 +15,12 @@ from ..db import records as R
 from ..resolvers._paging import page_request
 from . import enums as E
 from ._json import parse_json
+from .payloads import load_payload
 from .relay import Connection, Node, to_global_id
 
 if TYPE_CHECKING:
+    from .dag import RunDag
+    from .payloads import Payload
     from .errors import Artifact, TransformError, ValidationError
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
@@ -30,6 +33,8 @@ CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
 ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
 TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
+DagT = Annotated["RunDag", strawberry.lazy("landscape_graphql.schema.dag")]
 
 
 @strawberry.input
@@ -116,6 +121,16 @@ class Run(Node):
     @staticmethod
     async def edges(parent: Parent[R.RunRecord], info: Info) -> list[PipelineEdge] | None:
         return await info.context.loaders.edges_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The pipeline as a graph, with the tokens that crossed each edge.")
+    @staticmethod
+    async def dag(parent: Parent[R.RunRecord], info: Info) -> DagT | None:
+        from .dag import DagData
+        loaders = info.context.loaders
+        nodes = await loaders.nodes_by_run_id.load(parent.run_id)
+        edges = await loaders.edges_by_run_id.load(parent.run_id)
+        counts = await loaders.edge_counts_by_run_id.load(parent.run_id)
+        return DagData(nodes=nodes, edges=edges, counts={e: n for _, e, n in counts})  # type: ignore[return-value]
 
     @strawberry.field
     @staticmethod
@@ -305,6 +320,16 @@ class Operation(Node):
     @staticmethod
     async def node(parent: Parent[R.OperationRecord], info: Info) -> PipelineNode | None:
         return await info.context.loaders.node_by_key.load((parent.run_id, parent.node_id))  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def input(parent: Parent[R.OperationRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.input_data_ref, parent.input_data_hash)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    @staticmethod
+    async def output(parent: Parent[R.OperationRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.output_data_ref, parent.output_data_hash)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod

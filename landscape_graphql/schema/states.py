@@ -13,9 +13,11 @@ from ..context import Info
 from ..db import records as R
 from . import enums as E
 from ._json import parse_json
+from .payloads import load_payload, load_by_hash
 from .relay import Node, to_global_id
 
 if TYPE_CHECKING:
+    from .payloads import Payload
     from .runs import Operation, PipelineEdge, PipelineNode
     from .tokens import Token
 
@@ -23,6 +25,7 @@ TokenT = Annotated["Token", strawberry.lazy("landscape_graphql.schema.tokens")]
 PipelineNodeT = Annotated["PipelineNode", strawberry.lazy("landscape_graphql.schema.runs")]
 PipelineEdgeT = Annotated["PipelineEdge", strawberry.lazy("landscape_graphql.schema.runs")]
 OperationT = Annotated["Operation", strawberry.lazy("landscape_graphql.schema.runs")]
+PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 
 
 @strawberry.type(description="One visit of a token to a node; retries repeat the step with attempt 1, 2, ...")
@@ -69,6 +72,18 @@ class NodeState(Node):
     def success_reason(parent: Parent[R.NodeStateRecord]) -> JSON:
         return parse_json(parent.success_reason_json, f"node_states[{parent.state_id}]", "success_reason_json")
 
+    @strawberry.field(description=(
+        "The payload in the store whose sha256 is this state's input hash, if the store holds one "
+        "(node states record hashes only); HASH_ONLY when it does not."))
+    @staticmethod
+    async def input_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadT:
+        return await load_by_hash(info, parent.input_hash)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="As inputData, for the state's output hash.")
+    @staticmethod
+    async def output_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadT:
+        return await load_by_hash(info, parent.output_hash)  # type: ignore[no-any-return]
+
     @strawberry.field
     @staticmethod
     async def node(parent: Parent[R.NodeStateRecord], info: Info) -> PipelineNodeT | None:
@@ -111,6 +126,11 @@ class RoutingEvent(Node):
     def id(parent: Parent[R.RoutingEventRecord]) -> strawberry.ID:
         return to_global_id("RoutingEvent", parent.event_id)
 
+    @strawberry.field(description="Why the gate routed so (routing_events.reason_ref).")
+    @staticmethod
+    async def reason(parent: Parent[R.RoutingEventRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.reason_ref, parent.reason_hash)  # type: ignore[no-any-return]
+
     @strawberry.field
     @staticmethod
     async def edge(parent: Parent[R.RoutingEventRecord], info: Info) -> PipelineEdgeT | None:
@@ -151,6 +171,16 @@ class Call(Node):
     @staticmethod
     def error(parent: Parent[R.CallRecord]) -> JSON:
         return parse_json(parent.error_json, f"calls[{parent.call_id}]", "error_json")
+
+    @strawberry.field(description="What was sent: the HTTP request, the LLM prompt, the SQL.")
+    @staticmethod
+    async def request(parent: Parent[R.CallRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.request_ref, parent.request_hash)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="What came back.")
+    @staticmethod
+    async def response(parent: Parent[R.CallRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.response_ref, parent.response_hash)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod

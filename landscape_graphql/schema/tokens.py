@@ -11,13 +11,17 @@ from strawberry.scalars import JSON
 
 from ..context import Info
 from ..db import records as R
+from ..resolvers import lineage as L
 from ..resolvers import tokens as T
 from . import enums as E
 from ._json import parse_json
+from .payloads import load_payload
 from .relay import Node, to_global_id
 
 if TYPE_CHECKING:
     from .errors import Artifact, TransformError, ValidationError
+    from .payloads import Payload
+    from .lineage import LineageGraph
     from .runs import PipelineNode, Run
     from .states import Call, NodeState, RoutingEvent
 
@@ -29,6 +33,8 @@ RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.sch
 ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
 TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
+LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 
 
 @strawberry.type(description="A source row as it entered the pipeline.")
@@ -53,6 +59,11 @@ class Row(Node):
     def id(parent: Parent[R.RowRecord]) -> strawberry.ID:
         return to_global_id("Row", parent.row_id)
 
+    @strawberry.field(description="The source row as ELSPETH stored it (rows.source_data_ref).")
+    @staticmethod
+    async def source_data(parent: Parent[R.RowRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.source_data_ref, parent.source_data_hash)  # type: ignore[no-any-return]
+
     @strawberry.field
     @staticmethod
     async def run(parent: Parent[R.RowRecord], info: Info) -> RunT | None:
@@ -67,6 +78,13 @@ class Row(Node):
     @staticmethod
     async def tokens(parent: Parent[R.RowRecord], info: Info) -> list[Token] | None:
         return await info.context.loaders.tokens_by_row_id.load(parent.row_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description=(
+        "The whole fan-out of this row: every token it became (descendants of its source "
+        "token), their edges, and the terminal tokens with their outcomes."))
+    @staticmethod
+    async def lineage(parent: Parent[R.RowRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
+        return await L.row_lineage(info.context, parent, max_depth)  # type: ignore[return-value]
 
     @strawberry.field(description="Source validation errors of this row, with how each was matched.")
     @staticmethod
@@ -97,6 +115,13 @@ class Token(Node):
     @staticmethod
     def id(parent: Parent[R.TokenRecord]) -> strawberry.ID:
         return to_global_id("Token", parent.token_id)
+
+    @strawberry.field(description=(
+        "epoch 29: the token's own data ({data, contract}) for expansion children, aggregation "
+        "outputs and merged tokens (tokens.token_data_ref); NEVER_STORED otherwise."))
+    @staticmethod
+    async def data(parent: Parent[R.TokenRecord], info: Info) -> PayloadT:
+        return await load_payload(info, parent.token_data_ref, None)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
@@ -157,6 +182,20 @@ class Token(Node):
     @staticmethod
     async def produced_by_batch(parent: Parent[R.TokenRecord], info: Info) -> Batch | None:
         return await T.produced_by_batch(info.context, parent)  # type: ignore[return-value]
+
+    @strawberry.field(description=(
+        "Every token this one came from, to maxDepth levels (default 10), including all members "
+        "of an aggregation batch that produced it (kind BATCH)."))
+    @staticmethod
+    async def ancestors(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
+        return await L.ancestors(info.context, parent, max_depth)  # type: ignore[return-value]
+
+    @strawberry.field(description=(
+        "Every token made from this one, to maxDepth levels (default 10), including the outputs "
+        "of aggregation batches it was a member of (kind BATCH)."))
+    @staticmethod
+    async def descendants(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
+        return await L.descendants(info.context, parent, max_depth)  # type: ignore[return-value]
 
     @strawberry.field(description="Artifacts written by the sink that received this token.")
     @staticmethod

@@ -1,0 +1,22 @@
+"""Loader of payloads by (ref, recorded hash): one worker-thread hop per level of a query."""
+
+from __future__ import annotations
+
+from aiodataloader import DataLoader
+
+from ..payloads import ByteBudget, Payload, PayloadStore
+
+PayloadKey = tuple[str | None, str | None]
+
+
+class PayloadByRefLoader(DataLoader):  # type: ignore[misc,type-arg]
+    def __init__(self, store: PayloadStore, budget: ByteBudget) -> None:
+        super().__init__()
+        self.store = store
+        self.budget = budget
+        self.bytes_served = 0
+
+    async def batch_load_fn(self, keys: list[PayloadKey]) -> list[Payload]:
+        payloads = await self.store.read_many(keys, budget=self.budget)
+        self.bytes_served += sum(len(p.data or b"") for p in payloads)
+        return payloads
