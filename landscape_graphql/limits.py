@@ -6,16 +6,22 @@ parsing and the node budget after validation, both by
 :class:`QueryLimitsExtension`, which also reports ``extensions.landscape.
 estimatedNodes`` on every response whose document parsed.
 
-Node budget, modelled on GitHub's GraphQL API: a connection field (one that
-declares a ``first`` or ``last`` argument) yields ``first``/``last`` nodes, or
-``default_page_size`` when neither is given; a traversal field (one that declares
-a ``maxDepth`` argument) yields ``min(traversal_token_budget,
-traversal_fanout ** maxDepth)`` tokens, or the full budget when the depth is
-unbounded; a field with both takes the smaller.  Each such field contributes its
-size multiplied by the sizes of the connections/traversals enclosing it, and the
-estimate is the sum over the whole operation, plus one per root field returning a
-single object.  Fragments are expanded and ``@skip``/``@include`` honoured with the
-request's variables.  Raising any page size or depth never lowers the estimate.
+Node budget, modelled on GitHub's GraphQL API.  A *sized* field yields:
+
+* a connection (declares ``first``/``last``): ``first``/``last``, or
+  ``default_page_size`` when neither is given;
+* a traversal (declares ``maxDepth``): ``min(traversal_token_budget,
+  traversal_fanout ** maxDepth)``, the whole budget when the depth is unbounded;
+* a list looked up by ids (returns a list, takes a list argument): the number of
+  ids.  A field that is several of these takes the smallest.
+
+Lists of objects inside a sized field's wrapper (``edges``, ``nodes``, a lineage
+graph's ``tokens``) are its items and add nothing; any other list of objects
+counts as ``unpaginated_list_size``; a root field returning one object counts 1.
+Each counted field contributes its size times the sizes of the fields enclosing
+it, and the estimate is the sum over the operation.  Fragments are expanded and
+``@skip``/``@include`` honoured with the request's variables.  Raising any page
+size, depth or id count never lowers the estimate.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
 from graphql import (
     ASTValidationRule,
@@ -107,6 +113,8 @@ class QueryLimits:
     traversal_fanout: int = 4
     traversal_token_budget: int = 10_000
     traversal_depth_argument: str = "maxDepth"
+    # Assumed length of a list of objects without first/last (Token.children, ...).
+    unpaginated_list_size: int = 5
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -364,6 +372,11 @@ def limit_rules(limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> tuple[type[ASTVal
 # ---------------------------------------------------------------- node budget
 
 
+# Where a selection set sits: at the operation root; directly inside a sized
+# wrapper (so its lists are the wrapper's items); or anywhere else.
+_Mode = Literal["root", "items", "plain"]
+
+
 class _Estimator:
     def __init__(
         self,
@@ -380,7 +393,7 @@ class _Estimator:
         }
         # Cost is linear in the enclosing multiplier, so a fragment's cost per
         # unit can be memoised: exponential fragment fan-out stays linear.
-        self.memo: dict[str, int] = {}
+        self.memo: dict[tuple[str, _Mode], int] = {}
         self.visiting: set[str] = set()
 
     def included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
@@ -413,12 +426,17 @@ class _Estimator:
                 return budget
         return factor
 
-    def multiplier(self, field_def: GraphQLField, node: FieldNode) -> int | None:
-        """Items this field yields per parent, or None for a plain field."""
+    def size(self, field_def: GraphQLField, node: FieldNode) -> int | None:
+        """Items a sized field yields per parent; None when the field is not sized."""
         is_connection = "first" in field_def.args or "last" in field_def.args
         depth_arg = self.limits.traversal_depth_argument
         is_traversal = depth_arg in field_def.args
-        if not (is_connection or is_traversal):
+        id_lists = (
+            [name for name, arg in field_def.args.items() if is_list_type(get_nullable_type(arg.type))]
+            if is_list_type(get_nullable_type(field_def.type))
+            else []
+        )
+        if not (is_connection or is_traversal or id_lists):
             return None
         try:
             args = get_argument_values(field_def, node, self.variables)
@@ -441,22 +459,25 @@ class _Estimator:
         if is_traversal:
             depth = args.get(depth_arg)
             sizes.append(self.traversal_factor(depth if isinstance(depth, int) else None))
+        if id_lists:
+            sizes.append(max((len(args[a]) for a in id_lists if isinstance(args.get(a), list)), default=0))
         return min(sizes)
 
-    def fragment_cost(self, name: str) -> int:
-        if name in self.memo:
-            return self.memo[name]
+    def fragment_cost(self, name: str, mode: _Mode) -> int:
+        key = (name, mode)
+        if key in self.memo:
+            return self.memo[key]
         fragment = self.fragments.get(name)
         if fragment is None or name in self.visiting:
             return 0
         self.visiting.add(name)
         parent = type_from_ast(self.schema, fragment.type_condition)
-        cost = self.cost(fragment.selection_set, parent, root=False)
+        cost = self.cost(fragment.selection_set, parent, mode)
         self.visiting.discard(name)
-        self.memo[name] = cost
+        self.memo[key] = cost
         return cost
 
-    def cost(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, root: bool) -> int:
+    def cost(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, mode: _Mode) -> int:
         total = 0
         for selection in selection_set.selections:
             if not isinstance(selection, FieldNode | InlineFragmentNode | FragmentSpreadNode):
@@ -464,26 +485,35 @@ class _Estimator:
             if not self.included(selection):
                 continue
             if isinstance(selection, FragmentSpreadNode):
-                total += self.fragment_cost(selection.name.value)
-            elif isinstance(selection, InlineFragmentNode):
+                total += self.fragment_cost(selection.name.value, mode)
+                continue
+            if isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = type_from_ast(self.schema, condition) if condition else parent
-                total += self.cost(selection.selection_set, inner, root)
-            elif isinstance(selection, FieldNode):
-                field_def = self.field_def(parent, selection.name.value)
-                if field_def is None:
-                    continue
-                named = get_named_type(field_def.type)
-                if not is_composite_type(named):
-                    continue
-                multiplier = self.multiplier(field_def, selection)
-                own = multiplier if multiplier is not None else 0
-                if multiplier is None and root and not is_list_type(get_nullable_type(field_def.type)):
-                    own = 1
-                children = (
-                    self.cost(selection.selection_set, named, root=False) if selection.selection_set else 0
-                )
-                total += own + (multiplier if multiplier is not None else 1) * children
+                total += self.cost(selection.selection_set, inner, mode)
+                continue
+            field_def = self.field_def(parent, selection.name.value)
+            if field_def is None:
+                continue
+            named = get_named_type(field_def.type)
+            if not is_composite_type(named):
+                continue
+            is_list = is_list_type(get_nullable_type(field_def.type))
+            size = self.size(field_def, selection)
+            child_mode: _Mode
+            if size is not None:
+                # A sized field returning a wrapper object (a connection, a lineage
+                # graph): the lists directly inside it are its items, already counted.
+                own, factor, child_mode = size, size, "plain" if is_list else "items"
+            elif is_list and mode == "items":
+                own, factor, child_mode = 0, 1, "plain"
+            elif is_list:
+                own = factor = self.limits.unpaginated_list_size
+                child_mode = "plain"
+            else:
+                own, factor, child_mode = (1 if mode == "root" else 0), 1, "plain"
+            children = self.cost(selection.selection_set, named, child_mode) if selection.selection_set else 0
+            total += own + factor * children
         return total
 
 
@@ -514,7 +544,7 @@ def _estimate(
     root = schema.get_root_type(operation.operation)
     if not is_object_type(root):
         return 0
-    return estimator.cost(operation.selection_set, root, root=True)
+    return estimator.cost(operation.selection_set, root, "root")
 
 
 def estimate_nodes(

@@ -43,6 +43,22 @@ class Token:
         _bump(info)
         return [Token(token_id=f"{self.token_id}.d{i}") for i in range(min(max_depth, 2))]
 
+    @strawberry.field
+    def children(self, info: Info) -> list[Token]:
+        _bump(info)
+        return [Token(token_id=f"{self.token_id}.c0")]
+
+    @strawberry.field
+    def lineage(self, info: Info, max_depth: int | None = None) -> LineageGraph:
+        _bump(info)
+        return LineageGraph(tokens=[self], root=self)
+
+
+@strawberry.type
+class LineageGraph:
+    tokens: list[Token]
+    root: Token
+
 
 @strawberry.type
 class TokenEdge:
@@ -97,6 +113,11 @@ class Query:
     def token(self, info: Info, token_id: str) -> Token | None:
         _bump(info)
         return Token(token_id=token_id)
+
+    @strawberry.field
+    def tokens_by_id(self, info: Info, ids: list[str]) -> list[Token]:
+        _bump(info)
+        return [Token(token_id=i) for i in ids]
 
     @strawberry.field
     def hello(self, info: Info) -> str:

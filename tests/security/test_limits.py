@@ -381,6 +381,29 @@ def test_estimate_traversals_are_capped_by_the_token_budget() -> None:
     assert est(single % "ancestors(maxDepth: 30)", limits=tuned) == 1 + 100
 
 
+def test_estimate_counts_unpaginated_lists_and_id_lookups() -> None:
+    token = '{ token(tokenId: "x") { %s } }'
+    assert est(token % "children { tokenId }") == 1 + 5
+    assert est(token % "children { children { tokenId } }") == 1 + 5 + 25
+    assert est(token % "children { tokenId }", limits=QueryLimits(unpaginated_list_size=2)) == 1 + 2
+    assert est('{ tokensById(ids: ["a", "b", "c"]) { tokenId } }') == 3
+    assert est(
+        "query Q($ids: [String!]!) { tokensById(ids: $ids) { children { tokenId } } }", {"ids": ["a"] * 7}
+    ) == (7 + 7 * 5)
+
+
+def test_estimate_does_not_double_count_a_wrappers_item_lists() -> None:
+    # lineage(maxDepth: 2) yields 16 tokens; its `tokens` list is those 16, not 16 x 5.
+    query = '{ token(tokenId: "x") { lineage(maxDepth: 2) { tokens { tokenId children { tokenId } } root { tokenId } } } }'
+    assert est(query) == 1 + 16 + 16 * 5
+    assert est("{ runs(first: 4) { edges { node { runId } } } }") == 4
+
+
+def test_estimate_root_rules_apply_through_fragments() -> None:
+    assert est('{ ...Q } fragment Q on Query { token(tokenId: "x") { tokenId } }') == 1
+    assert est('{ ... on Query { token(tokenId: "x") { tokenId } } }') == 1
+
+
 def test_estimate_honours_skip_and_include() -> None:
     query = "query Q($on: Boolean!) { runs(first: 10) @include(if: $on) { edges { cursor } } hello }"
     assert est(query, {"on": True}) == 10
