@@ -1,0 +1,23 @@
+"""Browser pages of the API, all served from the package with no external URL: GraphiQL
+(vendored, with the explorer plugin) and the lineage viewer."""
+
+from .graphiql import (
+    EXAMPLE_QUERIES,
+    example_queries,
+    graphiql_html,
+    graphiql_response,
+    graphiql_routes,
+    wants_graphiql,
+)
+from .viewer import viewer_html, viewer_routes
+
+__all__ = [
+    "EXAMPLE_QUERIES",
+    "example_queries",
+    "graphiql_html",
+    "graphiql_response",
+    "graphiql_routes",
+    "viewer_html",
+    "viewer_routes",
+    "wants_graphiql",
+]
