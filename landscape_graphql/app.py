@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,20 +19,26 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ._logging import request_id_var
+from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
 from .db.engine import EngineOptions, Landscape, open_landscape
 from .errors import LandscapeError
 from .graphql_errors import format_errors
+from .limits import MAX_BODY_BYTES
+from .metrics import Metrics, classify_result
 from .schema import build_schema
 from .settings import Settings
 
 logger = logging.getLogger("landscape_graphql")
 
-MAX_BODY_BYTES = 1_000_000
+_OPERATION = re.compile(r"^\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription)\b")
 
 
 @dataclass
@@ -41,6 +49,8 @@ class AppConfig:
     payload_roots: tuple[str, ...] = ()
     graphiql: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
+    authenticator: Authenticator = field(default_factory=AnonymousAuthenticator)
+    cors_origins: tuple[str, ...] = ()
 
 
 class _State:
@@ -58,7 +68,8 @@ def _request_error(status: int, message: str, code: str) -> Response:
 
 def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlette:
     """Build the app; the Landscape is opened at start-up unless one is given (tests)."""
-    schema = build_schema()
+    schema = build_schema(config.settings)
+    metrics = Metrics()
     state = _State()
     state.landscape = landscape
     owns_landscape = landscape is None
@@ -81,6 +92,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
 
     async def graphql(request: Request) -> Response:
         if request.method == "GET":
+            if config.graphiql:
+                from .web import graphiql_response, wants_graphiql
+                if wants_graphiql(request):
+                    return graphiql_response("/graphql")
             return _request_error(405, "Queries are sent as POST with Content-Type application/json",
                                   "METHOD_NOT_ALLOWED")
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -112,11 +127,22 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return _request_error(400, "variables must be a JSON object", "BAD_REQUEST")
         if operation_name is not None and not isinstance(operation_name, str):
             return _request_error(400, "operationName must be a string", "BAD_REQUEST")
+        principal = await _authenticate(request)
+        if isinstance(principal, Response):
+            return principal
         assert state.landscape is not None
-        return await execute(query, variables, operation_name, request)
+        return await execute(query, variables, operation_name, request, principal)
+
+    async def _authenticate(request: Request) -> Principal | Response:
+        try:
+            return await config.authenticator.authenticate(request.headers)
+        except AuthError as exc:
+            metrics.observe_request(None, "rejected", 0.0, 0, 0, ["UNAUTHENTICATED"], 0)
+            return Response(orjson.dumps(exc.body), status_code=exc.status_code,
+                            headers=exc.headers, media_type="application/json")
 
     async def execute(query: str, variables: dict[str, Any] | None, operation_name: str | None,
-                      request: Request) -> Response:
+                      request: Request, principal: Principal) -> Response:
         assert state.landscape is not None
         started = time.perf_counter()
         budget = None
@@ -124,7 +150,8 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             from .payloads import ByteBudget
             budget = ByteBudget()
         ctx = Context.create(state.landscape, config.settings, request=request,
-                             payload_store=payload_store, payload_budget=budget)
+                             payload_store=payload_store, payload_budget=budget,
+                             allowed_runs=principal.allowed_runs)
         result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                       operation_name=operation_name)
         body: dict[str, Any] = {"data": result.data}
@@ -135,7 +162,14 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         extensions = dict(result.extensions or {})
         extensions["landscape"] = {**extensions.get("landscape", {}), **cost}
         body["extensions"] = extensions
-        return _json(body)
+        response = _json(body)
+        status, codes = classify_result(body["data"], body.get("errors"))
+        match = _OPERATION.match(query)
+        payload_bytes = ctx.loaders.payload_by_ref.bytes_served if "payload_by_ref" in vars(ctx.loaders) else 0
+        metrics.observe_request(match.group(1) if match else "query" if query.lstrip().startswith("{") else None,
+                                status, time.perf_counter() - started, cost["sqlStatements"],
+                                cost["rowsRead"], codes, payload_bytes)
+        return response
 
     async def livez(_request: Request) -> Response:
         return JSONResponse({"status": "live"})
@@ -153,14 +187,56 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         return JSONResponse({"status": "ready", "epoch": state.landscape.epoch,
                              "backend": state.landscape.backend})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        principal = await _authenticate(request)
+        if isinstance(principal, Response):
+            return principal
+        return metrics.response()
+
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/livez", livez),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    if config.graphiql:
+        from .web import EXAMPLE_QUERIES, graphiql_routes, viewer_routes
+        routes += [*graphiql_routes("/graphql", examples=EXAMPLE_QUERIES), *viewer_routes("/graphql")]
+    middleware = [Middleware(_RequestIdMiddleware)]
+    if config.cors_origins:
+        # Only the listed origins; never "*", and no cookies: credentials are bearer headers.
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                     allow_methods=["POST"], allow_headers=["Authorization", "Content-Type"],
+                                     allow_credentials=False))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.landscape_state = state
+    app.state.metrics = metrics
     return app
+
+
+class _RequestIdMiddleware:
+    """Gives each request an id (or keeps a sane X-Request-Id), for the response and the logs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", given) else secrets.token_hex(8)
+        token = request_id_var.set(rid)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 def _body_too_large(limit: int) -> Response:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import LandscapeError
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _add_serve_options(p: argparse.ArgumentParser) -> None:
@@ -34,7 +25,17 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                    help="environment variable holding the SQLCipher key (default ELSPETH_AUDIT_KEY)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="per-request timeout in seconds, enforced in the database (default 30)")
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    p.add_argument("--no-introspection", action="store_true",
+                   help="refuse introspection (also hides 'Did you mean' suggestions and GraphiQL)")
+    p.add_argument("--auth-tokens", type=Path, metavar="FILE",
+                   help="JSON file of sha256 hashes of bearer tokens, each optionally scoped to run ids")
+    p.add_argument("--oidc-issuer", help="accept OIDC JWTs from this issuer")
+    p.add_argument("--oidc-audience", help="the audience those JWTs must name")
+    p.add_argument("--oidc-jwks-url", help="where the issuer publishes its keys (JWKS)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="allow a non-loopback --host without authentication")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow cross-origin requests from this origin (repeatable; default none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,13 +82,31 @@ def _demo(args: argparse.Namespace) -> int:
     return _serve(str(report.db_path), args, [*args.payloads, str(report.payload_dir)])
 
 
-def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
-    import uvicorn
+def _authenticator(args: argparse.Namespace) -> tuple[object, bool]:
+    from .auth import OIDCConfig, build_authenticator
+    oidc = None
+    if args.oidc_issuer or args.oidc_audience or args.oidc_jwks_url:
+        if not (args.oidc_issuer and args.oidc_audience and args.oidc_jwks_url):
+            raise SystemExit("landscape-graphql: --oidc-issuer, --oidc-audience and --oidc-jwks-url go together")
+        oidc = OIDCConfig(issuer=args.oidc_issuer, audience=args.oidc_audience, jwks_url=args.oidc_jwks_url)
+    enabled = args.auth_tokens is not None or oidc is not None
+    return build_authenticator(tokens_file=args.auth_tokens, oidc=oidc), enabled
 
+
+def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
+    from ._logging import configure
     from .app import AppConfig, create_app
+    from .auth import InsecureBindError, refuse_insecure_bind
     from .db.engine import EngineOptions, open_landscape
     from .settings import Settings
 
+    configure()
+    authenticator, auth_enabled = _authenticator(args)
+    try:
+        refuse_insecure_bind(args.host, auth_enabled, args.insecure_no_auth)
+    except InsecureBindError as exc:
+        print(f"landscape-graphql: {exc}", file=sys.stderr)
+        return 2
     options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env)
 
     async def check() -> str:
@@ -102,13 +121,30 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     except LandscapeError as exc:
         print(f"landscape-graphql: cannot serve {database}: {exc.message}", file=sys.stderr)
         return 2
-    config = AppConfig(database=database, settings=Settings(request_timeout_s=args.timeout),
+    introspection = not args.no_introspection
+    config = AppConfig(database=database,
+                       settings=Settings(request_timeout_s=args.timeout, introspection=introspection),
                        engine_options=options, payload_roots=tuple(payloads),
-                       graphiql=not args.no_graphiql)
+                       graphiql=introspection and not args.no_graphiql,
+                       authenticator=authenticator,  # type: ignore[arg-type]
+                       cors_origins=tuple(args.cors_origin))
+    app = create_app(config)
     print(f"serving {described} on http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="info",
-                workers=None)
+    _run_until_signal(app, args.host, args.port)
     return 0
+
+
+def _run_until_signal(app: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # /readyz fails from the first signal on, while in-flight requests still finish.
+            app.state.landscape_state.shutting_down = True
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_config=None,
+                          timeout_graceful_shutdown=30)).run()
 
 
 if __name__ == "__main__":

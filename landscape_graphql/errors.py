@@ -9,16 +9,17 @@ server path or a secret.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
+
+from .error_masking import ClientFacingError
 
 
-class LandscapeError(Exception):
-    code: ClassVar[str] = "LANDSCAPE_ERROR"
+class LandscapeError(ClientFacingError):
+    code = "LANDSCAPE_ERROR"
 
     def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
+        super().__init__(message, extensions={"code": self.code, **extensions})
         self.message = message
-        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
 
 
 class BadArgument(LandscapeError):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .limits import DEFAULT_QUERY_LIMITS, QueryLimits
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    # Connections without first/last return this many; more than max_page_size is refused.
-    default_page_size: int = 50
-    max_page_size: int = 500
-    # Recursive traversals: the depth a caller gets without asking, the deepest allowed, and the
-    # most tokens one request may visit across all its traversals.
-    default_traversal_depth: int = 10
+    # Query limits, page sizes and the traversal token budget live in one place.
+    limits: QueryLimits = field(default_factory=lambda: DEFAULT_QUERY_LIMITS)
+    # Recursive traversals: the deepest a caller may ask for.
     max_traversal_depth: int = 100
-    traversal_token_budget: int = 10_000
     request_timeout_s: float = 30.0
-    # explain(tokenIds:) batch bound
+    # explainTokens(tokenIds:) batch bound
     max_explain_batch: int = 1_000
+    introspection: bool = True
+
+    @property
+    def traversal_token_budget(self) -> int:
+        return self.limits.traversal_token_budget

@@ -95,8 +95,8 @@ class Api:
     def __init__(self, landscape: Landscape, settings: Settings | None = None,
                  payload_roots: tuple[Path, ...] = ()) -> None:
         self.landscape = landscape
-        self.schema = build_schema()
         self.settings = settings or Settings()
+        self.schema = build_schema(self.settings)
         self.counter = StatementCounter(landscape)
         self.payload_roots = payload_roots
 

@@ -44,8 +44,15 @@ async def test_id_of_another_run_is_an_error_saying_so(apis: dict[tuple[int, str
     assert all(runs[0]["run_id"] in e["message"] and runs[1]["run_id"] in e["message"] for e in result.errors)
 
 
+async def test_a_page_over_the_maximum_is_refused_before_any_sql(apis: dict[tuple[int, str], Api]) -> None:
+    result = await apis[(2, "llm-calls")].run('{ runs(first: 501) { totalCount } }')
+    (error,) = result.errors
+    assert error["extensions"]["code"] == "QUERY_LIMIT"
+    assert error["extensions"]["limit"] == "pageSize" and error["extensions"]["maximum"] == 500
+    assert result.statements == 0
+
+
 @pytest.mark.parametrize(("query", "argument"), [
-    ('{ runs(first: 501) { totalCount } }', "first"),
     ('{ runs(first: -1) { totalCount } }', "first"),
     ('{ runs(first: 1, last: 1) { totalCount } }', "last"),
     ('{ runs(after: "garbage!") { totalCount } }', "after"),

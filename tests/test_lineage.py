@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from landscape_graphql.limits import QueryLimits
 from landscape_graphql.settings import Settings
 from tests.conftest import Api, truth
 
@@ -85,7 +86,7 @@ async def test_zero_depth_is_truncated_when_there_is_lineage(apis: dict[tuple[in
 
 
 async def test_token_budget_cuts_and_says_so(landscapes: dict[tuple[int, str], Any]) -> None:
-    api = Api(landscapes[(2, "fork-coalesce")], Settings(traversal_token_budget=2))
+    api = Api(landscapes[(2, "fork-coalesce")], Settings(limits=QueryLimits(traversal_token_budget=2)))
     try:
         forked = _case(2, "fork-coalesce", "forked_parent")
         data = await api.ok(WALK, {"t": forked["token_id"], "d": 5})

@@ -18,8 +18,8 @@ from urllib.parse import quote
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from ..errors import LandscapeError, UnsupportedDatabase
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch

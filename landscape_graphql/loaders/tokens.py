@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..db import queries as q
-from ..db.lineage import LevelHit, child_level, parent_level
 from ..db import records as R
+from ..db.lineage import LevelHit, child_level, parent_level
 from ._base import ManyByKey, OneByKey, fetcher
 
 

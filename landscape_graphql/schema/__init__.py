@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import strawberry
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.extensions import ValidationCache
 
+from ..error_masking import ClientFacingError, MaskingSchema, introspection_extensions
+from ..limits import QueryLimitsExtension
+from ..settings import Settings
 from .query import NODE_TYPES, Query
 
-# Bounded: a client sending endless distinct queries cannot grow them without limit.
+# Bounded: a client sending endless distinct queries cannot grow it without limit. (Parsed
+# documents are cached, also bounded, by the query-limits extension, which parses with its
+# token limit; Strawberry's ParserCache would parse before it.)
 CACHE_SIZE = 512
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> strawberry.Schema:
-    return strawberry.Schema(
+def _client_facing(error: BaseException) -> bool:
+    return isinstance(error, ClientFacingError | StrawberryInputCoercionError)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    return MaskingSchema(
         query=Query,
         types=NODE_TYPES,
-        extensions=[ParserCache(maxsize=CACHE_SIZE), ValidationCache(maxsize=CACHE_SIZE), *extensions],
+        extensions=[
+            QueryLimitsExtension.factory(settings.limits),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            *introspection_extensions(settings.introspection),
+        ],
+        hide_suggestions=not settings.introspection,
+        client_facing=_client_facing,
     )
 
 

@@ -94,8 +94,8 @@ class Explanation:
     @strawberry.field
     @staticmethod
     async def validation_errors(parent: Parent[ExplanationRecord], info: Info) -> list[ValidationErrorT] | None:
-        from .errors import MatchedValidationError
         from .enums import MatchedBy
+        from .errors import MatchedValidationError
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.token.row_id)
         return [MatchedValidationError(record=rec, matched_by=MatchedBy(by)) for _, by, rec in found]  # type: ignore[misc]
 

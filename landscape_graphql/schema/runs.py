@@ -20,8 +20,8 @@ from .relay import Connection, Node, to_global_id
 
 if TYPE_CHECKING:
     from .dag import RunDag
-    from .payloads import Payload
     from .errors import Artifact, TransformError, ValidationError
+    from .payloads import Payload
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
 

@@ -13,7 +13,7 @@ from ..context import Info
 from ..db import records as R
 from . import enums as E
 from ._json import parse_json
-from .payloads import load_payload, load_by_hash
+from .payloads import load_by_hash, load_payload
 from .relay import Node, to_global_id
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from .relay import Node, to_global_id
 
 if TYPE_CHECKING:
     from .errors import Artifact, TransformError, ValidationError
-    from .payloads import Payload
     from .lineage import LineageGraph
+    from .payloads import Payload
     from .runs import PipelineNode, Run
     from .states import Call, NodeState, RoutingEvent
 
