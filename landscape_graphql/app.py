@@ -149,6 +149,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         if payload_store is not None:
             from .payloads import ByteBudget
             budget = ByteBudget()
+        try:
+            await state.landscape.check_file()
+        except LandscapeError as exc:
+            return _json({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
         ctx = Context.create(state.landscape, config.settings, request=request,
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs)
@@ -178,6 +182,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         if state.shutting_down or state.landscape is None:
             return JSONResponse({"status": "not ready", "reason": "starting or stopping"}, 503)
         try:
+            await state.landscape.check_file()
             async with state.landscape.engine.connect() as conn:
                 await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
         except Exception as exc:  # any fault means not ready; the reason is kept generic

@@ -7,10 +7,11 @@ database level (SQLite `mode=ro` + `PRAGMA query_only`; PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from ..errors import LandscapeError, UnsupportedDatabase
+from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
 from .errors import translate_db_error
 from .tables import LandscapeTables, tables_for
@@ -39,6 +40,29 @@ class EngineOptions:
     sqlcipher: bool = False
 
 
+class _FileWatch:
+    """Which file a SQLite Landscape's pooled connections have open.
+
+    An open connection keeps reading a file that was deleted or replaced (it holds the old
+    inode), which would answer from a database that is no longer there. Each request checks the
+    path first: gone is DATABASE_UNAVAILABLE; replaced drops the pool so new connections open
+    the new file, after checking it is still a Landscape of the same epoch.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.identity = _identity(path) if path is not None else None
+        self.lock = asyncio.Lock()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 @dataclass(frozen=True, slots=True)
 class Landscape:
     """One opened Landscape: the engine, its epoch and the table models to read it with."""
@@ -48,6 +72,34 @@ class Landscape:
     tables: LandscapeTables
     backend: str  # "sqlite" | "sqlcipher" | "postgresql"
     location: str  # a display form, never containing a password or key
+    watch: _FileWatch = field(default_factory=lambda: _FileWatch(None))
+
+    async def check_file(self) -> None:
+        """Raise DATABASE_UNAVAILABLE if the file is gone; follow it if it was replaced."""
+        watch = self.watch
+        if watch.path is None:
+            return
+        current = _identity(watch.path)
+        if current is None:
+            raise DatabaseUnavailable("The database file is no longer there")
+        if current == watch.identity:
+            return
+        async with watch.lock:
+            if _identity(watch.path) == watch.identity:
+                return
+            await self.engine.dispose()
+            try:
+                async with self.engine.connect() as conn:
+                    info = await detect_epoch(conn)
+            except LandscapeError:
+                raise
+            except Exception as exc:
+                raise DatabaseUnavailable("The replaced database file cannot be read") from exc
+            if info.epoch != self.epoch:
+                raise DatabaseUnavailable(
+                    f"The database file was replaced by one of schema epoch {info.epoch}; "
+                    f"this server reads epoch {self.epoch}: restart it")
+            watch.identity = _identity(watch.path)
 
     @property
     def epoch(self) -> int:
@@ -181,5 +233,6 @@ async def open_landscape(target: str, options: EngineOptions | None = None) -> L
         if translated is not exc:
             raise translated from None
         raise
+    watched = None if backend == "postgresql" else Path(location).resolve()
     return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
-                     backend=backend, location=location)
+                     backend=backend, location=location, watch=_FileWatch(watched))

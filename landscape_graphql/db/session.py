@@ -43,10 +43,11 @@ class DbSession:
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             raise QueryTimeout("The request ran out of time before its next query")
-        self.statements += 1
         started = time.perf_counter()
         try:
             async with self.landscape.engine.connect() as conn:
+                # Counted once a connection is had: a statement never sent is not a cost.
+                self.statements += 1
                 rows = await self._execute(conn, statement, remaining)
         except LandscapeError:
             raise
