@@ -158,6 +158,16 @@ def test_cluster_is_reaped_when_the_test_process_dies(tmp_path: Path) -> None:
         assert not _accepting(port), f"{how}: server still running"
 
 
+def test_missing_postgresql_names_the_install_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests._pgcluster as pgc
+
+    monkeypatch.delenv("LANDSCAPE_PG_BINDIR", raising=False)
+    monkeypatch.setattr(pgc.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(pgc.glob, "glob", lambda _pattern: [])
+    with pytest.raises(pgc.PostgresNotInstalled, match=r"scripts/install-system-deps\.sh"):
+        pgc.PgCluster.start()
+
+
 def _accepting(port: int) -> bool:
     import socket
     with socket.socket() as s:
