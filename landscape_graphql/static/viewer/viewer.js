@@ -257,6 +257,14 @@
     // instead of hanging the page.
     const deepest = Math.max(0, ...layer.values());
     for (const id of ids) if (!layer.has(id)) layer.set(id, deepest + 1);
+    // A root that joins late (another row's batch member) sits just above its child rather than
+    // at the top, where its arrow would cross the whole drawing.
+    for (const id of ids) {
+      const kids = childrenOf.get(id);
+      if (parentsOf.get(id).length === 0 && kids.length) {
+        layer.set(id, Math.min(...kids.map((k) => layer.get(k))) - 1);
+      }
+    }
 
     const rows = [];
     for (const id of ids) {
