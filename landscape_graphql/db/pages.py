@@ -73,7 +73,7 @@ def decode_cursor(connection: str, cursor: str, argument: str, width: int) -> li
         raise BadArgument(argument, "is not a cursor returned by this API") from None
     if not isinstance(payload, list) or len(payload) != width + 1 or payload[0] != connection:
         raise BadArgument(argument, f"is not a cursor of the {connection} connection")
-    values = []
+    values: list[Any] = []
     for v in payload[1:]:
         if isinstance(v, dict) and set(v) == {"$dt"} and isinstance(v["$dt"], str):
             try:

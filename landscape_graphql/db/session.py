@@ -89,8 +89,10 @@ class DbSession:
             if sqlite_conn is not None:
                 sqlite_conn.interrupt()
         else:
-            with contextlib.suppress(Exception):
-                await driver.reset()  # asyncpg: cancels the running statement
+            reset = getattr(driver, "reset", None)
+            if reset is not None:
+                with contextlib.suppress(Exception):
+                    await reset()  # asyncpg: cancels the running statement
 
     def cost(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
-class _KeyedLoader(DataLoader, Generic[K, V]):  # type: ignore[misc,type-arg]
+class _KeyedLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
     def __init__(self, db: DbSession) -> None:
         super().__init__()
         self.db = db

@@ -9,7 +9,7 @@ from ..payloads import ByteBudget, Payload, PayloadStore
 PayloadKey = tuple[str | None, str | None]
 
 
-class PayloadByRefLoader(DataLoader):  # type: ignore[misc,type-arg]
+class PayloadByRefLoader(DataLoader):  # type: ignore[type-arg]
     def __init__(self, store: PayloadStore, budget: ByteBudget) -> None:
         super().__init__()
         self.store = store

@@ -58,13 +58,13 @@ async def _token_of_row(ctx: Context, row: R.RowRecord, sink: str | None) -> str
             raise AmbiguousLineage(
                 f"Row {row.row_id} has {len(at_sink)} tokens at sink '{sink}' (fork paths reaching "
                 f"the same sink); explain one by tokenId", at_sink)
-        return at_sink[0]
+        return str(at_sink[0])
     if len(terminal) > 1:
         sinks = sorted({s for _, _, s in terminal if s})
         raise AmbiguousLineage(
             f"Row {row.row_id} has {len(terminal)} terminal tokens across sinks {sinks}; give sink "
             "to disambiguate, or explain one by tokenId", [t for _, t, _ in terminal])
-    return terminal[0][1]
+    return str(terminal[0][1])
 
 
 async def explain_many(ctx: Context, run_id: str, token_ids: list[str]) -> list[Explanation | None]:

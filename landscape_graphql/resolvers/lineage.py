@@ -57,7 +57,7 @@ def _budget(ctx: Context) -> TokenBudget:
     budget = ctx.extras.get("token_budget")
     if budget is None:
         budget = ctx.extras["token_budget"] = TokenBudget(ctx.settings.traversal_token_budget)
-    return budget  # type: ignore[no-any-return]
+    return budget
 
 
 def check_depth(ctx: Context, max_depth: int, argument: str = "maxDepth") -> None:
@@ -71,7 +71,7 @@ def check_depth(ctx: Context, max_depth: int, argument: str = "maxDepth") -> Non
 async def _level(ctx: Context, direction: Direction, frontier: list[str]) -> list[list[LevelHit]]:
     loader = (ctx.loaders.parent_edges_by_token_id if direction is Direction.ANCESTORS
               else ctx.loaders.child_edges_by_token_id)
-    return await loader.load_many(frontier)  # type: ignore[no-any-return]
+    return await loader.load_many(frontier)
 
 
 async def walk(ctx: Context, roots: Iterable[R.TokenRecord], direction: Direction, max_depth: int,

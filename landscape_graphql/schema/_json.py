@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import orjson
+from strawberry.scalars import JSON
 
 from ..errors import AuditIntegrityError
 
 
-def parse_json(text: str | None, record: str, column: str) -> Any:
+def parse_json(text: str | None, record: str, column: str) -> JSON:
     if text is None:
-        return None
+        return cast(JSON, None)
     try:
-        return orjson.loads(text)
+        return cast(JSON, orjson.loads(text))
     except orjson.JSONDecodeError:
         raise AuditIntegrityError(record, f"{column} must hold valid JSON") from None

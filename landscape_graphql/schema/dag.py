@@ -66,7 +66,7 @@ class RunDag:
     @strawberry.field
     @staticmethod
     def edges(parent: Parent[DagData]) -> list[DagEdge]:
-        return [(e, parent.counts.get(e.edge_id, 0)) for e in parent.edges]  # type: ignore[misc]
+        return [(e, parent.counts.get(e.edge_id, 0)) for e in parent.edges]
 
     @strawberry.field(description="The same graph as Mermaid flowchart text.")
     @staticmethod

@@ -1,4 +1,8 @@
-"""The GraphQL enums: ELSPETH's value spaces, exposed as their names in UPPER_CASE."""
+"""The GraphQL enums: ELSPETH's value spaces, exposed as their names in UPPER_CASE.
+
+The domain enums (db/enums.py) are registered with Strawberry here and used as they are, so a
+resolver can return a record's enum member unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,36 @@ from enum import Enum
 
 import strawberry
 
-from ..db import enums as E
+from ..db.enums import (
+    BatchStatus,
+    CallStatus,
+    CallType,
+    Determinism,
+    NodeStateStatus,
+    NodeType,
+    OperationStatus,
+    OperationType,
+    PreflightResultType,
+    RoutingMode,
+    RowOutcome,
+    RunStatus,
+    TerminalPath,
+    TerminalResult,
+    TriggerType,
+)
 
-RunStatus = strawberry.enum(E.RunStatus)
-NodeType = strawberry.enum(E.NodeType)
-Determinism = strawberry.enum(E.Determinism)
-NodeStateStatus = strawberry.enum(E.NodeStateStatus)
-RoutingMode = strawberry.enum(E.RoutingMode)
-CallType = strawberry.enum(E.CallType)
-CallStatus = strawberry.enum(E.CallStatus)
-OperationType = strawberry.enum(E.OperationType)
-OperationStatus = strawberry.enum(E.OperationStatus)
-BatchStatus = strawberry.enum(E.BatchStatus)
-TriggerType = strawberry.enum(E.TriggerType)
-RowOutcome = strawberry.enum(E.RowOutcome, description="Epoch 2's single-axis token outcome.")
-TerminalResult = strawberry.enum(E.TerminalResult, description="Epoch 29's outcome: success, failure or transient.")
-TerminalPath = strawberry.enum(E.TerminalPath, description="Epoch 29's path a token took to its outcome.")
-PreflightResultType = strawberry.enum(E.PreflightResultType)
+for _enum in (RunStatus, NodeType, Determinism, NodeStateStatus, RoutingMode, CallType, CallStatus,
+              OperationType, OperationStatus, BatchStatus, TriggerType, PreflightResultType):
+    strawberry.enum(_enum)
+strawberry.enum(RowOutcome, description="Epoch 2's single-axis token outcome.")
+strawberry.enum(TerminalResult, description="Epoch 29's outcome: success, failure or transient.")
+strawberry.enum(TerminalPath, description="Epoch 29's path a token took to its outcome.")
+
+__all__ = [
+    "BatchStatus", "CallStatus", "CallType", "Determinism", "MatchedBy", "NodeStateStatus", "NodeType",
+    "OperationStatus", "OperationType", "OutcomeView", "PreflightResultType", "RoutingMode", "RowOutcome",
+    "RunStatus", "TerminalPath", "TerminalResult", "TriggerType",
+]
 
 
 @strawberry.enum(description="Which of the two outcome views the database stored; the other is derived.")

@@ -28,7 +28,7 @@ class MatchedValidationError:
 
 
 def _ve(parent: Any) -> R.ValidationErrorRecord:
-    return parent.record if isinstance(parent, MatchedValidationError) else parent  # type: ignore[no-any-return]
+    return parent.record if isinstance(parent, MatchedValidationError) else parent
 
 
 @strawberry.type(description="A source row that failed validation (the row was quarantined).")

@@ -97,7 +97,7 @@ class Explanation:
         from .enums import MatchedBy
         from .errors import MatchedValidationError
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.token.row_id)
-        return [MatchedValidationError(record=rec, matched_by=MatchedBy(by)) for _, by, rec in found]  # type: ignore[misc]
+        return [MatchedValidationError(record=rec, matched_by=MatchedBy(by)) for _, by, rec in found]
 
     @strawberry.field
     @staticmethod

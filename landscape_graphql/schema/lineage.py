@@ -9,7 +9,7 @@ from strawberry import Parent
 
 from ..context import Info
 from ..db import records as R
-from ..db.lineage import EdgeKind as _EdgeKind
+from ..db.lineage import EdgeKind
 from ..resolvers import lineage as L
 
 if TYPE_CHECKING:
@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 
 TokenT = Annotated["Token", strawberry.lazy("landscape_graphql.schema.tokens")]
 
-EdgeKind = strawberry.enum(_EdgeKind, description=(
+strawberry.enum(EdgeKind, description=(
     "How a child token came from its parent: FORK (a fork branch), COALESCE (one of several "
     "arriving branches), EXPAND (one of N items), BATCH (a member of the aggregation batch whose "
     "flush produced the child)."))
-TruncationReason = strawberry.enum(L.TruncationReason, description=(
+strawberry.enum(L.TruncationReason, description=(
     "DEPTH: maxDepth stopped the walk with more lineage beyond it; TOKEN_BUDGET: the request's "
     "budget of visited tokens ran out."))
 
@@ -38,7 +38,7 @@ class LineageEdge:
 class LineageGraph:
     depth_reached: int
     truncated: bool
-    truncation_reason: TruncationReason | None
+    truncation_reason: L.TruncationReason | None
 
     @strawberry.field
     @staticmethod
@@ -63,7 +63,7 @@ class LineageGraph:
         has_child = {e.parent_token_id for e in parent.edges}
         leaves = [t for t in parent.tokens if t.token_id not in has_child]
         found = await info.context.loaders.outcomes_by_token_id.load_many([t.token_id for t in leaves])
-        return [t for t, outcomes in zip(leaves, found, strict=True)  # type: ignore[misc]
+        return [t for t, outcomes in zip(leaves, found, strict=True)
                 if (o := R.current_outcome(outcomes)) is not None and o.terminal]
 
 

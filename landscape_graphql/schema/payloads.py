@@ -10,9 +10,9 @@ from strawberry.scalars import JSON
 
 from ..context import Info
 from ..payloads import Payload as PayloadRecord
-from ..payloads import PayloadState as _PayloadState
+from ..payloads import PayloadState
 
-PayloadState = strawberry.enum(_PayloadState, name="PayloadState", description=(
+strawberry.enum(PayloadState, name="PayloadState", description=(
     "AVAILABLE: read and verified; PURGED: the ref's file is gone (retention); HASH_ONLY: a hash "
     "was recorded but no ref; NEVER_STORED: neither; STORE_NOT_CONFIGURED: a ref but no --payloads "
     "folder holds it; INTEGRITY_FAILED: the bytes' sha256 is not the ref, or the ref is malformed."))

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from landscape_graphql.app import AppConfig, create_app
 from landscape_graphql.db.engine import EngineOptions, open_landscape
 from landscape_graphql.db.session import DbSession
-from landscape_graphql.errors import DatabaseBusy, QueryTimeout
+from landscape_graphql.errors import QueryTimeout
 from tests.conftest import FIXTURES, Api, truth
 from tests.live_server import serve
 
