@@ -22,7 +22,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,14 +191,17 @@ def _converter(column_type: Any) -> Converter:
     raise LoadError(f"no conversion for column type {column_type!r}")
 
 
-def _overlong(table: Table, rows: list[tuple[Any, ...]]) -> list[WidenedColumn]:
+def _overlong(conn: sqlite3.Connection, table: Table) -> list[WidenedColumn]:
     found: list[WidenedColumn] = []
-    for i, column in enumerate(table.columns):
+    for column in table.columns:
         limit = getattr(column.type, "length", None)
         if isinstance(column.type, String) and limit:
-            longest = max((len(r[i]) for r in rows if r[i] is not None), default=0)
-            if longest > limit:
-                found.append(WidenedColumn(table.name, column.name, limit, longest))
+            # length() counts characters, as PostgreSQL's varchar(n) does.
+            longest = conn.execute(
+                f'SELECT max(length("{column.name}")) FROM "{table.name}" '
+                f"WHERE typeof(\"{column.name}\") = 'text'").fetchone()[0]
+            if longest is not None and longest > limit:
+                found.append(WidenedColumn(table.name, column.name, limit, int(longest)))
     return found
 
 
@@ -226,13 +229,20 @@ def _postgres_metadata(metadata: MetaData, widen: list[WidenedColumn]) -> MetaDa
     return copy
 
 
-def _read_table(conn: sqlite3.Connection, table: Table) -> list[tuple[Any, ...]]:
+def _check_columns(conn: sqlite3.Connection, table: Table) -> None:
     present = {str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table.name}")')}
     if not present:
         raise LoadError(f"the SQLite file has no table {table.name}")
     missing = [c.name for c in table.columns if c.name not in present]
     if missing:
         raise LoadError(f"{table.name} lacks the column(s) {', '.join(missing)} of its epoch's model")
+
+
+_BATCH = 2000
+
+
+def _rows(conn: sqlite3.Connection, table: Table) -> Iterator[tuple[Any, ...]]:
+    """The table's rows converted to PostgreSQL values, streamed in batches (never all in memory)."""
     names = [c.name for c in table.columns]
     converters = [_converter(c.type) for c in table.columns]
     select = "SELECT rowid, " + ", ".join(f'"{n}"' for n in names) + f' FROM "{table.name}"'
@@ -241,15 +251,14 @@ def _read_table(conn: sqlite3.Connection, table: Table) -> list[tuple[Any, ...]]
     except sqlite3.OperationalError:
         # WITHOUT ROWID tables have no rowid; it only serves error messages.
         cursor = conn.execute("SELECT NULL, " + select.removeprefix("SELECT rowid, "))
-    out: list[tuple[Any, ...]] = []
-    for rowid, *values in cursor:
-        try:
-            out.append(tuple(None if v is None else conv(v) for conv, v in zip(converters, values, strict=True)))
-        except ValueError as exc:
-            bad = next(n for n, conv, v in zip(names, converters, values, strict=True)
-                       if v is not None and _fails(conv, v))
-            raise LoadError(f"{table.name}.{bad} (rowid {rowid}): {exc}") from None
-    return out
+    while batch := cursor.fetchmany(_BATCH):
+        for rowid, *values in batch:
+            try:
+                yield tuple(None if v is None else conv(v) for conv, v in zip(converters, values, strict=True))
+            except ValueError as exc:
+                bad = next(n for n, conv, v in zip(names, converters, values, strict=True)
+                           if v is not None and _fails(conv, v))
+                raise LoadError(f"{table.name}.{bad} (rowid {rowid}): {exc}") from None
 
 
 def _fails(conv: Converter, value: Any) -> bool:
@@ -274,54 +283,53 @@ async def load_sqlite_into_postgres(sqlite_path: str | os.PathLike[str], postgre
                                     widen_overlong: bool = True) -> LoadReport:
     """Create the epoch's tables in an empty PostgreSQL database and copy every modelled table.
 
-    `postgres_url` may be `postgresql://…` or `postgresql+asyncpg://…`. Text longer than its
-    column's declared VARCHAR(n) is kept whole by creating that column without the limit (see
+    `postgres_url` may be `postgresql://…` or `postgresql+asyncpg://…`. Rows are streamed, so a
+    large Landscape does not have to fit in memory. Text longer than its column's declared
+    VARCHAR(n) is kept whole by creating that column without the limit (see
     `LoadReport.widened_columns`), or refused with `widen_overlong=False`. Raises `LoadError`
     for a source that does not fit its epoch's models; database errors (e.g. the tables
-    already exist) propagate from the driver, and then nothing is committed.
+    already exist) propagate from the driver. On any error nothing is committed.
     """
     started = time.perf_counter()
     path = Path(sqlite_path)
     url = _postgres_url(postgres_url)
     source = _open_sqlite(path)
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
     try:
         epoch = _epoch_of(source, path.name)
         models = tables_for(epoch)
         present = {str(r[0]) for r in source.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
         skipped = tuple(sorted(present - set(models.metadata.tables)))
-        # Read (and convert) everything before touching the target: a bad value then fails
-        # the load before any DDL is sent.
-        source_rows = {table.name: _read_table(source, table) for table in models.metadata.sorted_tables}
-    finally:
-        source.close()
-    widened = [w for table in models.metadata.sorted_tables for w in _overlong(table, source_rows[table.name])]
-    if widened and not widen_overlong:
-        raise LoadError("text longer than its column's declared length: " + ", ".join(
-            f"{w.table}.{w.column} ({w.longest} > {w.declared_length})" for w in widened))
-    metadata = _postgres_metadata(models.metadata, widened)
-    data = [(table, source_rows[table.name]) for table in metadata.sorted_tables]
+        for table in models.metadata.sorted_tables:
+            _check_columns(source, table)
+        widened = [w for table in models.metadata.sorted_tables for w in _overlong(source, table)]
+        if widened and not widen_overlong:
+            raise LoadError("text longer than its column's declared length: " + ", ".join(
+                f"{w.table}.{w.column} ({w.longest} > {w.declared_length})" for w in widened))
+        metadata = _postgres_metadata(models.metadata, widened)
 
-    engine = create_async_engine(url, pool_size=1, max_overflow=0)
-    loads: list[TableLoad] = []
-    try:
+        loads: list[TableLoad] = []
+        # One transaction: a bad value met halfway (LoadError from the row stream) or a driver
+        # error rolls back the tables already created and filled.
         async with engine.begin() as conn:
             # checkfirst=False: existing tables must fail the load, not be appended to.
             await conn.run_sync(metadata.create_all, checkfirst=False)
             raw = (await conn.get_raw_connection()).driver_connection
             if raw is None:
                 raise LoadError("the asyncpg connection behind the engine is gone")
-            for table, rows in data:
-                if rows:
-                    # COPY is an order of magnitude faster than INSERTs, and it runs inside
-                    # SQLAlchemy's transaction on the same asyncpg connection.
-                    await raw.copy_records_to_table(table.name, records=rows,
-                                                    columns=[c.name for c in table.columns])
-                loads.append(TableLoad(table.name, len(rows)))
+            for table in metadata.sorted_tables:
+                # COPY is an order of magnitude faster than INSERTs, and it runs inside
+                # SQLAlchemy's transaction on the same asyncpg connection. Reading SQLite
+                # blocks the event loop between batches; a loader has nothing else to do.
+                status = await raw.copy_records_to_table(
+                    table.name, records=_rows(source, table), columns=[c.name for c in table.columns])
+                loads.append(TableLoad(table.name, int(str(status).rsplit(" ", 1)[-1])))
         async with engine.connect() as conn:
             # Fresh statistics, or the planner guesses badly on the just-filled tables.
             await conn.exec_driver_sql("ANALYZE")
     finally:
+        source.close()
         await engine.dispose()
     return LoadReport(epoch=epoch, tables=tuple(loads), skipped_tables=skipped,
                       widened_columns=tuple(widened), seconds=time.perf_counter() - started)

@@ -352,7 +352,7 @@ async def test_pgload_into_a_non_empty_database_fails_and_changes_nothing(
         await conn.close()
 
 
-async def test_pgload_refuses_a_bad_value_before_creating_anything(
+async def test_pgload_refuses_a_bad_value_and_leaves_nothing_behind(
         cluster: PgCluster, tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     shutil.copy2(FIXTURES / "epoch29" / "llm-calls.db", bad)
