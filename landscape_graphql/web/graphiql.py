@@ -125,13 +125,16 @@ EXAMPLE_QUERIES: tuple[tuple[str, str], ...] = example_queries()
 def graphiql_html(graphql_path: str = "/graphql",
                   examples: Sequence[tuple[str, str]] = EXAMPLE_QUERIES, *,
                   static_path: str = GRAPHIQL_STATIC_PATH,
-                  title: str = "Landscape GraphQL") -> str:
-    """The GraphiQL page: posts JSON to `graphql_path`, one tab per example (title, query)."""
+                  title: str = "Landscape GraphQL",
+                  viewer_path: str | None = None) -> str:
+    """The GraphiQL page: posts JSON to `graphql_path`, one tab per example (title, query),
+    and links to the lineage viewer when `viewer_path` is given."""
     graphql_path = normalise_path(graphql_path, "graphql_path")
     static_path = normalise_path(static_path, "static_path")
     config = {
         "graphqlPath": graphql_path,
         "title": title,
+        "viewerPath": None if viewer_path is None else normalise_path(viewer_path, "viewer_path"),
         "tabs": [{"query": query, "variables": None, "headers": None} for _title, query in examples],
     }
     css = escape(asset_url(static_path, "graphiql", "graphiql.css"))
@@ -159,9 +162,11 @@ def graphiql_html(graphql_path: str = "/graphql",
 
 def graphiql_response(graphql_path: str = "/graphql",
                       examples: Sequence[tuple[str, str]] = EXAMPLE_QUERIES, *,
-                      static_path: str = GRAPHIQL_STATIC_PATH) -> HTMLResponse:
+                      static_path: str = GRAPHIQL_STATIC_PATH,
+                      viewer_path: str | None = None) -> HTMLResponse:
     """`graphiql_html` with the page's security headers (CSP, nosniff, no referrer)."""
-    return html_response(graphiql_html(graphql_path, examples, static_path=static_path))
+    return html_response(graphiql_html(graphql_path, examples, static_path=static_path,
+                                       viewer_path=viewer_path))
 
 
 def wants_graphiql(request: Request) -> bool:
@@ -176,7 +181,8 @@ def wants_graphiql(request: Request) -> bool:
 def graphiql_routes(graphql_path: str = "/graphql", *,
                     examples: Sequence[tuple[str, str]],
                     static_path: str = GRAPHIQL_STATIC_PATH,
-                    page_path: str | None = GRAPHIQL_PAGE_PATH) -> list[BaseRoute]:
+                    page_path: str | None = GRAPHIQL_PAGE_PATH,
+                    viewer_path: str | None = None) -> list[BaseRoute]:
     """The vendored assets under `static_path`, and the page itself at `page_path` too (None to
     leave it out when the GraphQL path serves it)."""
     routes: list[BaseRoute] = [
@@ -184,7 +190,7 @@ def graphiql_routes(graphql_path: str = "/graphql", *,
               name="graphiql-static"),
     ]
     if page_path is not None:
-        html = graphiql_html(graphql_path, examples, static_path=static_path)
+        html = graphiql_html(graphql_path, examples, static_path=static_path, viewer_path=viewer_path)
 
         async def page(_request: Request) -> Response:
             return html_response(html)

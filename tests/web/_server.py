@@ -40,7 +40,7 @@ def build_app(seen: _standin.Seen | None = None) -> Starlette:
 
     async def graphql(request: Request) -> Response:
         if wants_graphiql(request):
-            return graphiql_response(GRAPHQL_PATH, EXAMPLE_QUERIES)
+            return graphiql_response(GRAPHQL_PATH, EXAMPLE_QUERIES, viewer_path="/viewer")
         if request.method != "POST":
             return Response(b'{"errors":[{"message":"POST JSON"}]}', 405, media_type="application/json")
         seen.authorization.append(request.headers.get("authorization"))
@@ -51,7 +51,7 @@ def build_app(seen: _standin.Seen | None = None) -> Starlette:
 
     routes = [
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
-        *graphiql_routes(GRAPHQL_PATH, examples=EXAMPLE_QUERIES),
+        *graphiql_routes(GRAPHQL_PATH, examples=EXAMPLE_QUERIES, viewer_path="/viewer"),
         *viewer_routes(GRAPHQL_PATH),
     ]
     app = Starlette(routes=routes)

@@ -49,6 +49,13 @@ def test_page_posts_to_the_given_path_with_one_tab_per_example() -> None:
     assert [t["query"] for t in config["tabs"]] == [q for _t, q in examples]
 
 
+def test_page_links_to_the_viewer_only_when_given_its_path() -> None:
+    assert page_config(graphiql_html("/graphql", EXAMPLE_QUERIES))["viewerPath"] is None
+    assert page_config(graphiql_html("/graphql", EXAMPLE_QUERIES, viewer_path="/viewer"))["viewerPath"] == "/viewer"
+    with pytest.raises(ValueError):
+        graphiql_html("/graphql", EXAMPLE_QUERIES, viewer_path="https://elsewhere.example/viewer")
+
+
 def test_settings_cannot_break_out_of_their_script_block() -> None:
     hostile = "query X { landscape { epoch } } # </script><script>alert(1)</script><!--"
     html = graphiql_html("/graphql", [("t", hostile)])
@@ -224,6 +231,7 @@ async def test_graphiql_runs_the_prefilled_and_a_typed_query_offline(page: Any, 
     tabs = await page.locator(".graphiql-tab").all_inner_texts()
     assert [t.strip() for t in tabs] == ["AboutThisLandscape", "TokenLineage", "ExplainRow", "RunTokens"]
     assert await page.get_by_role("button", name="Show GraphiQL Explorer").count() == 1  # the plugin
+    assert await page.get_by_role("link", name="Lineage viewer").get_attribute("href") == "/viewer"
 
     # The headers editor is how a user sends credentials; what they type must reach the server.
     await page.locator(".graphiql-editor-tool .CodeMirror:visible").click()  # the Headers tab is open

@@ -47,6 +47,9 @@ createRoot(root).render(
     isHeadersEditorEnabled
     shouldPersistHeaders={false}
   >
-    <GraphiQL.Logo>{config.title}</GraphiQL.Logo>
+    <GraphiQL.Logo>
+      {config.title}
+      {config.viewerPath ? <a className="landscape-viewer-link" href={config.viewerPath}>Lineage viewer</a> : null}
+    </GraphiQL.Logo>
   </GraphiQL>,
 );
