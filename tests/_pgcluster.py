@@ -116,7 +116,8 @@ shutil.rmtree(root, ignore_errors=True)
 """
 
 
-@dataclass
+# eq=False: clusters compare and hash by identity (they live in a set until stopped).
+@dataclass(eq=False)
 class PgCluster:
     """One running throwaway cluster. Create with `PgCluster.start()`; end with `stop()`."""
 
@@ -138,7 +139,10 @@ class PgCluster:
         # Not under pytest's tmp_path: its parents are private to the test user, and the
         # server user must be able to reach its directory; also a unix socket path must stay
         # under ~100 bytes.
-        root = Path(tempfile.mkdtemp(prefix="landscape-pg-"))
+        base = tempfile.gettempdir()
+        if len(base) > 60:
+            base = "/tmp"
+        root = Path(tempfile.mkdtemp(prefix="landscape-pg-", dir=base))
         cluster = cls(root=root, port=0, bindir=bindir, password=secrets.token_urlsafe(18),
                       run_as=run_as)
         _LIVE.add(cluster)
@@ -326,12 +330,6 @@ class PgCluster:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
     # -- connecting --------------------------------------------------------------------------
 
