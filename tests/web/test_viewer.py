@@ -192,3 +192,18 @@ async def test_viewer_sends_the_authorization_it_is_given(page: Any, live_server
     assert live_server.seen.authorization[before:] == ["Bearer viewer-secret"]
     assert live_server.seen.content_types[-1].startswith("application/json")
     _no_outside_traffic(page)
+
+
+@pytest.mark.browser
+async def test_viewer_says_when_the_lineage_was_cut(page: Any, live_server: Any) -> None:
+    await page.goto(f"{live_server.url}/viewer")
+    await page.fill("#max-depth", "1")
+    await page.fill("#token-id", S.MERGED)
+    await page.get_by_role("button", name="Show lineage").click()
+    await _selected(page, S.MERGED)
+    assert S.SOURCE not in await _node_ids(page)  # two generations up: beyond depth 1
+    notice = page.locator("#truncation")
+    assert await notice.is_visible()
+    text = await notice.inner_text()
+    assert "Ancestors cut at depth 1 (max depth)" in text and "Descendants cut at depth 1" in text
+    _no_outside_traffic(page)
