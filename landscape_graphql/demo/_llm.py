@@ -167,7 +167,7 @@ def run_llm(rec: Recorder, n_rows: int, label: str = "llm-calls") -> tuple[Run, 
         rec.sched(work, "mark_pending_sink")
         run.to_sink("even_out" if even else "odd_out", SinkItem(token, row_id, i, h1, "routed", work=work))
         cases.setdefault("retried_state" if kind == "retry" else "with_calls", token)
-    run.finish(status="completed_with_failures" if rec.e29 else "completed", llm_calls=0)
+    run.finish(llm_calls=0)
     return run, cases
 
 
@@ -216,5 +216,5 @@ def run_routing(rec: Recorder, n_rows: int, label: str = "gate-routing") -> tupl
         run.to_sink(sink, SinkItem(token, row_id, i, h0, "completed" if tier == "standard" else "routed", work=work))
         cases.setdefault({"high": "database_sink", "review": "gate_routed_other", "standard": "default_flow"}[tier],
                          token)
-    run.finish(status="completed")
+    run.finish()
     return run, cases

@@ -67,7 +67,7 @@ class Recorder:
     """Buffers rows per table and hands them to the row sink in batches."""
 
     def __init__(self, sink: RowSink, epoch: int, rand: Rand, clock: Clock,
-                 store: PayloadStore, *, flush_at: int = 20_000) -> None:
+                 store: PayloadStore, *, scheduler_events: bool = True, flush_at: int = 50_000) -> None:
         self.sink = sink
         self.epoch = epoch
         self.e29 = epoch >= EPOCH_29
@@ -87,16 +87,18 @@ class Recorder:
         self._k_state = self._key("node_states", _STATE)
         self._k_out = self._key("token_outcomes", _OUT + (("path", "completed") if e29 else ("is_terminal",)))
         self._k_route = self._key("routing_events", _ROUTE + (("run_id",) if e29 else ()))
-        self._k_sched = self._key("scheduler_events", _SCHED_COLS) if e29 else None
+        self._k_sched = self._key("scheduler_events", _SCHED_COLS) if e29 and scheduler_events else None
+        # Runs that recorded a failure outcome: epoch 29 then ends them completed_with_failures.
+        self.failed_runs: set[str] = set()
 
     # -- buffering ---------------------------------------------------------------------------
 
     def _key(self, table: str, cols: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-        unknown = set(cols) - set(self._cols[table])
-        if unknown:
-            raise KeyError(f"{table} (epoch {self.epoch}) has no column(s) {sorted(unknown)}")
         key = (table, cols)
         if key not in self._buf:
+            unknown = set(cols) - set(self._cols[table])
+            if unknown:
+                raise KeyError(f"{table} (epoch {self.epoch}) has no column(s) {sorted(unknown)}")
             self._buf[key] = []
             self._sql[key] = f'INSERT INTO "{table}" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})'
         return key
@@ -180,6 +182,8 @@ class Recorder:
         """
         at = self.clock.tick()
         err = error_hash(error) if error is not None else None
+        if kind in ("error_routed", "failed", "quarantined"):
+            self.failed_runs.add(run_id)
         # json.dumps defaults, as ELSPETH writes this one column.
         exp = None if expected is None else "[" + ", ".join(f'"{b}"' for b in expected) + "]"
         ctx = None
@@ -256,7 +260,7 @@ class Recorder:
              context: str = "{}", *, claim: bool = True) -> Work | None:
         """A token's work item, enqueued and claimed unless claim=False (batch outputs go
         straight to pending_sink). None, and no rows, in epoch 2. `context` is JSON text."""
-        if not self.e29:
+        if self._k_sched is None:
             return None
         work: Work = (run_id, token_id, self.rand.hex64(), node_id,
                       self.clock.fmt(self.clock.us + _LEASE_US), worker)

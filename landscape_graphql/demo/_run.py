@@ -127,8 +127,11 @@ class Run:
 
     # -- end of run ----------------------------------------------------------------------------
 
-    def finish(self, *, status: str, crashed: bool = False, llm_calls: int | None = None) -> None:
-        """Write the sinks (unless the run crashed first), the source load and the run row."""
+    def finish(self, *, status: str | None = None, crashed: bool = False, llm_calls: int | None = None) -> None:
+        """Write the sinks (unless the run crashed first), the source load and the run row.
+
+        The status defaults to what each ELSPETH version records for a run that finished:
+        `completed` (epoch 2), or `completed_with_failures` when some row failed (epoch 29)."""
         rec = self.rec
         if not crashed:
             source = next(n for n in self.nodes if n.kind == "source")
@@ -138,6 +141,8 @@ class Run:
             for node in self.nodes:
                 if node.kind == "sink" and self.queues.get(node.name):
                     self._write_sink(node, self.queues[node.name])
+        if status is None:
+            status = "completed_with_failures" if rec.e29 and self.run_id in rec.failed_runs else "completed"
         self._run_row(status, None if crashed else rec.clock.tick(1000, 9000), llm_calls)
 
     def _write_sink(self, node: Node, items: list[SinkItem]) -> None:

@@ -133,7 +133,7 @@ def run_deep_chain(rec: Recorder, depth: int, label: str = "deep-chain") -> tupl
     work = rec.work(rid, token, run.nid("output"), run.worker)
     rec.sched(work, "mark_pending_sink")
     run.to_sink("output", SinkItem(token, row_id, 0, h, "completed", lineage=lineage, work=work))
-    run.finish(status="completed")
+    run.finish()
     return run, {"deep_chain_root": root, "deep_chain_leaf": token}
 
 
@@ -165,5 +165,5 @@ def run_wide_fan(rec: Recorder, width: int, label: str = "wide-fan") -> tuple[Ru
         first = first or child
     rec.outcome(rid, root, "expanded", expand=expand)
     rec.sched(work, "mark_terminal")
-    run.finish(status="completed")
+    run.finish()
     return run, {"wide_fan_root": root, "wide_fan_child": first}

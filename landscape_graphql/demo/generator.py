@@ -88,7 +88,7 @@ def _sidecars(db: Path) -> list[Path]:
 
 def generate(out: Path | str, *, epoch: int = 29, rows: int = 200, seed: int = 0,
              payloads: Path | str | None = None, shape: str = "mixed", overwrite: bool = False,
-             parallel: bool | None = None) -> GenerationReport:
+             scheduler_events: bool = True, parallel: bool | None = None) -> GenerationReport:
     """Write a Landscape database of schema `epoch` to `out`, and its payload store.
 
     shape: "mixed" (every lineage shape, several runs; `rows` split between them),
@@ -97,6 +97,8 @@ def generate(out: Path | str, *, epoch: int = 29, rows: int = 200, seed: int = 0
     `rows` deep) or "wide_fan" (one token with `rows` children).
     payloads: the store's directory; default `out` with the suffix `.payloads`. Existing files
     there are kept (the store is content-addressed, so a rewrite is identical).
+    scheduler_events: record epoch 29's scheduler transitions (about four per token, a third of
+    all rows); turn off for leaner benchmark databases.
     parallel: write rows and payload files from two helper processes (default: only for large
     outputs). The result is identical either way.
     """
@@ -130,7 +132,7 @@ def generate(out: Path | str, *, epoch: int = 29, rows: int = 200, seed: int = 0
     files_sink: FileSink = ProcessFiles() if parallel else InlineFiles()
     rand = Rand(seed)
     store = PayloadStore(payload_dir, files_sink)
-    rec = Recorder(rows_sink, epoch, rand, Clock(rand), store)
+    rec = Recorder(rows_sink, epoch, rand, Clock(rand), store, scheduler_events=scheduler_events)
     try:
         runs, tokens = _record(rec, shape, rows)
     except BaseException:

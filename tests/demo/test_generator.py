@@ -12,6 +12,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import closing
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +429,49 @@ def test_crashed_run_has_buffered_only_and_unfinished_tokens(report: GenerationR
         ("completed",), ("open",)]
     assert one(db, "SELECT status FROM batches WHERE batch_id = (SELECT batch_id FROM batch_members WHERE "
                    "token_id = ?)", buffered) == "draft"
+
+
+def test_run_status_follows_the_outcomes(report: GenerationReport, db: sqlite3.Connection) -> None:
+    for run_id, status, completed in rows(db, "SELECT run_id, status, completed_at FROM runs"):
+        if completed is None:
+            assert status == ("interrupted" if report.epoch == 29 else "running")
+            continue
+        failures = one(db, """SELECT count(*) FROM token_outcomes WHERE run_id = ? AND outcome IN
+                              ('failure', 'failed', 'quarantined') OR (run_id = ? AND outcome = 'routed'
+                              AND token_id IN (SELECT token_id FROM transform_errors))""", run_id, run_id)
+        if report.epoch == 29:
+            assert status == ("completed_with_failures" if failures else "completed")
+        else:
+            assert status == "completed"
+
+
+def test_scheduler_events_chain_per_work_item(report: GenerationReport, db: sqlite3.Connection) -> None:
+    if report.epoch != 29:
+        return
+    chains: dict[str, list[tuple[str | None, str, str]]] = defaultdict(list)
+    for work, token, src, dst in rows(db, """SELECT work_item_id, token_id, from_status, to_status
+                                             FROM scheduler_events ORDER BY recorded_at, rowid"""):
+        chains[work].append((src, dst, token))
+    assert chains
+    for chain in chains.values():
+        assert len({token for _, _, token in chain}) == 1
+        assert chain[0][0] is None
+        assert all(prev[1] == nxt[0] for prev, nxt in pairwise(chain))
+    finished = {r[0] for r in rows(db, """SELECT t.token_id FROM tokens t JOIN runs r USING (run_id)
+                                         WHERE r.completed_at IS NOT NULL""")}
+    ends = {chain[0][2]: chain[-1][1] for chain in chains.values()}
+    assert all(ends[t] == "terminal" for t in finished & set(ends))
+    quarantined = {r[0] for r in rows(db, "SELECT token_id FROM token_outcomes WHERE path = 'quarantined_at_source'")}
+    assert quarantined.isdisjoint(ends)
+    # Everything else in a finished run went through the scheduler.
+    assert finished - quarantined <= set(ends)
+
+
+def test_scheduler_events_can_be_left_out(tmp_path: Path) -> None:
+    report = generate(tmp_path / "x.db", epoch=29, rows=40, shape="fork_coalesce", scheduler_events=False)
+    assert report.counts["scheduler_events"] == 0 and report.counts["tokens"] > 150
+    with closing(sqlite3.connect(report.db_path)) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 # -- payloads --------------------------------------------------------------------------------------
