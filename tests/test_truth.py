@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SQLITE_FIXTURES, Api, truth
+from tests.conftest import PG_DUMP, SQLITE_FIXTURES, Api, truth
+
+# ELSPETH's PostgreSQL dump exists only on the PostgreSQL backend.
+ALL_FIXTURES = sorted({*SQLITE_FIXTURES, PG_DUMP})
 
 EXPLAIN = """
 query ($runId: String!, $tokenId: String!) {
@@ -39,9 +42,14 @@ query ($runId: String!, $tokenId: String!) {
 """
 
 
+def _api(apis: dict[tuple[int, str], Api], epoch: int, name: str) -> Api:
+    # (the dump's cases are deselected on SQLite by conftest.pytest_collection_modifyitems)
+    return apis[(epoch, name)]
+
+
 def _cases() -> list[Any]:
     params = []
-    for epoch, name in sorted(SQLITE_FIXTURES):
+    for epoch, name in ALL_FIXTURES:
         for run in truth(epoch, name)["runs"]:
             for case_name in run["cases"]:
                 params.append(pytest.param(epoch, name, run["run_id"], case_name,
@@ -58,7 +66,7 @@ async def test_explain_matches_elspeth(apis: dict[tuple[int, str], Api], epoch: 
                                        run_id: str, case_name: str) -> None:
     run = next(r for r in truth(epoch, name)["runs"] if r["run_id"] == run_id)
     case = run["cases"][case_name]
-    data = await apis[(epoch, name)].ok(EXPLAIN, {"runId": run_id, "tokenId": case["token_id"]})
+    data = await _api(apis, epoch, name).ok(EXPLAIN, {"runId": run_id, "tokenId": case["token_id"]})
     got = data["explain"]
     token = got["token"]
 
@@ -130,7 +138,7 @@ async def test_explain_matches_elspeth(apis: dict[tuple[int, str], Api], epoch: 
 
 def _row_cases() -> list[Any]:
     params = []
-    for epoch, name in sorted(SQLITE_FIXTURES):
+    for epoch, name in ALL_FIXTURES:
         for run in truth(epoch, name)["runs"]:
             if run.get("row_level_explain"):
                 params.append(pytest.param(epoch, name, run["run_id"], run["row_level_explain"],
@@ -142,7 +150,7 @@ def _row_cases() -> list[Any]:
 async def test_explain_by_row_and_sink_resolves_like_elspeth(
         apis: dict[tuple[int, str], Api], epoch: int, name: str, run_id: str,
         row_case: dict[str, Any]) -> None:
-    result = await apis[(epoch, name)].run(
+    result = await _api(apis, epoch, name).run(
         "query ($r: String!, $row: String!, $s: String) { explain(runId: $r, rowId: $row, sink: $s) { token { tokenId } } }",
         {"r": run_id, "row": row_case["row_id"], "s": row_case["sink"]})
     if "error" in row_case:
@@ -158,11 +166,11 @@ async def test_explain_by_row_and_sink_resolves_like_elspeth(
         assert result.data["explain"]["token"]["tokenId"] == row_case["resolved_token_id"]
 
 
-@pytest.mark.parametrize(("epoch", "name"), sorted(SQLITE_FIXTURES))
+@pytest.mark.parametrize(("epoch", "name"), ALL_FIXTURES)
 async def test_operations_and_their_calls_match_elspeth(
         apis: dict[tuple[int, str], Api], epoch: int, name: str) -> None:
     for run in truth(epoch, name)["runs"]:
-        data = await apis[(epoch, name)].ok(
+        data = await _api(apis, epoch, name).ok(
             """query ($r: String!) { run(runId: $r) { status operations(first: 500) { nodes {
                  operationId nodeId operationType status sinkEffectId calls { callId callIndex callType status } } } } }""",
             {"r": run["run_id"]})

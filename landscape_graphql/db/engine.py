@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase
+from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase, WrongKey
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
 from .errors import translate_db_error
 from .tables import LandscapeTables, tables_for
@@ -160,10 +160,14 @@ def _sqlcipher_engine(path: Path, options: EngineOptions) -> AsyncEngine:
             f"{options.key_env} is not set")
     if not path.is_file():
         raise UnsupportedDatabase(f"No database file at {path}")
-    from ._sqlcipher import connect_sqlcipher
+    from ._sqlcipher import WrongKeyError, connect_sqlcipher
 
     async def create() -> Any:
-        return await connect_sqlcipher(str(path.resolve()), key, readonly=True)
+        try:
+            return await connect_sqlcipher(str(path.resolve()), key, readonly=True)
+        except WrongKeyError:
+            # never chained: the driver's exception must not carry the key anywhere
+            raise WrongKey(f"The key in {options.key_env} does not open {path.name}") from None
 
     return create_async_engine(
         "sqlite+aiosqlite://", async_creator=create, poolclass=AsyncAdaptedQueuePool, pool_size=options.pool_size,

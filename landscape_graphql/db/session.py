@@ -69,10 +69,14 @@ class DbSession:
         try:
             return await asyncio.wait_for(asyncio.shield(task), remaining)
         except TimeoutError:
-            # Cancelling the await leaves SQLite's worker thread running the query; interrupt
-            # it (PostgreSQL: cancel the statement) so the connection goes back healthy.
-            await self._interrupt(conn)
-            with contextlib.suppress(Exception):
+            # Cancelling the await leaves SQLite's worker thread running the query: interrupt
+            # it so the connection goes back healthy. asyncpg cancels the statement on the
+            # server itself when its task is cancelled.
+            if self.dialect == "sqlite":
+                await self._interrupt_sqlite(conn)
+            else:
+                task.cancel()
+            with contextlib.suppress(BaseException):
                 await task
             raise QueryTimeout(
                 "The query took longer than the request timeout and was cancelled") from None
@@ -81,18 +85,13 @@ class DbSession:
     async def _run(conn: AsyncConnection, statement: Executable) -> Sequence[Any]:
         return (await conn.execute(statement)).all()
 
-    async def _interrupt(self, conn: AsyncConnection) -> None:
+    @staticmethod
+    async def _interrupt_sqlite(conn: AsyncConnection) -> None:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
-        if self.dialect == "sqlite":
-            sqlite_conn = getattr(driver, "_connection", None) or getattr(driver, "_conn", None)
-            if sqlite_conn is not None:
-                sqlite_conn.interrupt()
-        else:
-            reset = getattr(driver, "reset", None)
-            if reset is not None:
-                with contextlib.suppress(Exception):
-                    await reset()  # asyncpg: cancels the running statement
+        sqlite_conn = getattr(driver, "_connection", None)
+        if sqlite_conn is not None:
+            sqlite_conn.interrupt()  # thread-safe by SQLite's contract
 
     def cost(self) -> dict[str, Any]:
         return {

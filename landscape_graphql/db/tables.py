@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.sql.schema import SchemaItem
@@ -113,11 +114,13 @@ def build_tables(epoch: int) -> LandscapeTables:
         Column("export_format", String(16)),
         Column("export_sink", String(128)),
         # epoch 2 kept one schema contract per run; epoch 29 moved it per source to run_sources.
+        # ELSPETH declares VARCHAR(16) but writes 32 characters here; SQLite does not check, and
+        # db/pgload.py widens such columns when it copies a Landscape into PostgreSQL.
         *only2(Column("schema_contract_json", Text), Column("schema_contract_hash", String(16))),
         *only29(
             Column("runtime_val_manifest_json", Text),
             Column("llm_call_count", Integer),
-            Column("seeded_from_cache", Boolean, nullable=False, server_default=text("0")),
+            Column("seeded_from_cache", Boolean, nullable=False, server_default=false()),
             Column("cache_key", String(64)),
             Column("openrouter_catalog_sha256", String(64), nullable=False),
             Column("openrouter_catalog_source", String(8), nullable=False),
@@ -704,6 +707,7 @@ def build_tables(epoch: int) -> LandscapeTables:
             _id("row_id"),
             Column("branch_name", String(128), nullable=False),
             _id("token_id"),
+            # declared VARCHAR(64) by ELSPETH, which writes longer reasons (error_routed:{...})
             Column("reason", String(64), nullable=False),
             Column("recorded_by", String(128), nullable=False),
             _ts("recorded_at"),
