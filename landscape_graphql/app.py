@@ -24,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from ._logging import request_id_var
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
@@ -156,8 +157,21 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         ctx = Context.create(state.landscape, config.settings, request=request,
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs)
-        result = await schema.execute(query, variable_values=variables, context_value=ctx,
-                                      operation_name=operation_name)
+        try:
+            result = await schema.execute(query, variable_values=variables, context_value=ctx,
+                                          operation_name=operation_name)
+        except CannotGetOperationTypeError:
+            # Strawberry raises (instead of returning an error) for an operationName the
+            # document does not define, e.g. GraphiQL sending a previous tab's name.
+            return _json({"data": None, "errors": [{
+                "message": f"Unknown operation named '{operation_name}'" if operation_name
+                else "The document must name the operation to run: it defines several",
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]})
+        except Exception:
+            error_id = secrets.token_hex(6)
+            logger.exception("internal error %s outside resolvers", error_id)
+            return _json({"data": None, "errors": [{"message": "Internal error",
+                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]})
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = format_errors(result.errors)

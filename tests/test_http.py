@@ -56,6 +56,16 @@ def test_malformed_requests_get_clear_statuses(base_url: str, kwargs: dict[str, 
     assert response.json()["errors"][0]["extensions"]["code"] == code
 
 
+def test_an_operation_name_the_document_lacks_is_a_graphql_error(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/graphql", json={"query": "query A { landscape { epoch } }",
+                                                         "operationName": "B"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "'B'" in body["errors"][0]["message"]
+
+
 def test_get_queries_are_off(base_url: str) -> None:
     response = httpx.get(f"{base_url}/graphql", params={"query": "{ landscape { epoch } }"})
     assert response.status_code == 405
