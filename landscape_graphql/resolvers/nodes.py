@@ -20,6 +20,19 @@ _LOADERS = {
 }
 
 
+async def lookup(ctx: Context, kind: str, record_id: str, run_id: str | None = None) -> Any:
+    """One record by id: None when unknown or outside the caller's runs; with `run_id`, an
+    error when it belongs to another run."""
+    record = await getattr(ctx.loaders, _LOADERS[kind]).load(record_id)
+    if record is None:
+        return None
+    actual = await _run_of(ctx, record)
+    if actual is None or not T.visible(ctx, actual):
+        return None
+    T.check_run(kind, record_id, actual, run_id)
+    return record
+
+
 async def node(ctx: Context, kind: str, key: list[str]) -> Any:
     if kind == "PipelineNode" and len(key) == 2:
         record = await ctx.loaders.node_by_key.load((key[0], key[1]))

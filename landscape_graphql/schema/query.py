@@ -76,39 +76,22 @@ class Query:
     @strawberry.field
     @staticmethod
     async def node_state(info: Info, state_id: str, run_id: str | None = None) -> NodeState | None:
-        found = await info.context.loaders.node_state_by_id.load(state_id)
-        if found is None or not T.visible(info.context, found.run_id):
-            return None
-        T.check_run("NodeState", state_id, found.run_id, run_id)
-        return found  # type: ignore[no-any-return]
+        return await N.lookup(info.context, "NodeState", state_id, run_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
     async def call(info: Info, call_id: str, run_id: str | None = None) -> Call | None:
-        found = await info.context.loaders.call_by_id.load(call_id)
-        if found is None:
-            return None
-        actual = await N._run_of(info.context, found)
-        if actual is None or not T.visible(info.context, actual):
-            return None
-        T.check_run("Call", call_id, actual, run_id)
-        return found  # type: ignore[no-any-return]
+        return await N.lookup(info.context, "Call", call_id, run_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
-    async def operation(info: Info, operation_id: str) -> Operation | None:
-        found = await info.context.loaders.operation_by_id.load(operation_id)
-        if found is None or not T.visible(info.context, found.run_id):
-            return None
-        return found  # type: ignore[no-any-return]
+    async def operation(info: Info, operation_id: str, run_id: str | None = None) -> Operation | None:
+        return await N.lookup(info.context, "Operation", operation_id, run_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     @staticmethod
-    async def batch(info: Info, batch_id: str) -> Batch | None:
-        found = await info.context.loaders.batch_by_id.load(batch_id)
-        if found is None or not T.visible(info.context, found.run_id):
-            return None
-        return found  # type: ignore[no-any-return]
+    async def batch(info: Info, batch_id: str, run_id: str | None = None) -> Batch | None:
+        return await N.lookup(info.context, "Batch", batch_id, run_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description=(
         "ELSPETH's explain(): by tokenId, or by rowId with an optional sink. Null when nothing "
