@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from ..errors import AuditIntegrityError
 
 
-def parse_json(text: str | None, record: str, column: str) -> JSON:
+def parse_json(text: str | None, record: str, column: str) -> JSON | None:
     if text is None:
         return cast(JSON, None)
     try:

@@ -59,7 +59,7 @@ class ValidationError(Node):
 
     @strawberry.field
     @staticmethod
-    def row_data(parent: Parent[Any]) -> JSON:
+    def row_data(parent: Parent[Any]) -> JSON | None:
         rec = _ve(parent)
         return parse_json(rec.row_data_json, f"validation_errors[{rec.error_id}]", "row_data_json")
 
@@ -93,12 +93,12 @@ class TransformError(Node):
 
     @strawberry.field
     @staticmethod
-    def row_data(parent: Parent[R.TransformErrorRecord]) -> JSON:
+    def row_data(parent: Parent[R.TransformErrorRecord]) -> JSON | None:
         return parse_json(parent.row_data_json, f"transform_errors[{parent.error_id}]", "row_data_json")
 
     @strawberry.field
     @staticmethod
-    def error_details(parent: Parent[R.TransformErrorRecord]) -> JSON:
+    def error_details(parent: Parent[R.TransformErrorRecord]) -> JSON | None:
         return parse_json(parent.error_details_json, f"transform_errors[{parent.error_id}]", "error_details_json")
 
 

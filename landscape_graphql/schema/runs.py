@@ -109,7 +109,7 @@ class Run(Node):
 
     @strawberry.field(description="The resolved pipeline settings ELSPETH recorded.")
     @staticmethod
-    def settings(parent: Parent[R.RunRecord]) -> JSON:
+    def settings(parent: Parent[R.RunRecord]) -> JSON | None:
         return parse_json(parent.settings_json, f"runs[{parent.run_id}]", "settings_json")
 
     @strawberry.field(description="The pipeline's nodes (small: one per plugin instance).")
@@ -256,7 +256,7 @@ class PipelineNode(Node):
 
     @strawberry.field
     @staticmethod
-    def config(parent: Parent[R.NodeRecord]) -> JSON:
+    def config(parent: Parent[R.NodeRecord]) -> JSON | None:
         return parse_json(parent.config_json, f"nodes[{parent.run_id}/{parent.node_id}]", "config_json")
 
 
@@ -359,5 +359,5 @@ class PreflightResult:
 
     @strawberry.field
     @staticmethod
-    def result(parent: Parent[R.PreflightResultRecord]) -> JSON:
+    def result(parent: Parent[R.PreflightResultRecord]) -> JSON | None:
         return parse_json(parent.result_json, f"preflight_results[{parent.result_id}]", "result_json")

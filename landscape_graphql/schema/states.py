@@ -54,22 +54,22 @@ class NodeState(Node):
 
     @strawberry.field
     @staticmethod
-    def context_before(parent: Parent[R.NodeStateRecord]) -> JSON:
+    def context_before(parent: Parent[R.NodeStateRecord]) -> JSON | None:
         return parse_json(parent.context_before_json, f"node_states[{parent.state_id}]", "context_before_json")
 
     @strawberry.field
     @staticmethod
-    def context_after(parent: Parent[R.NodeStateRecord]) -> JSON:
+    def context_after(parent: Parent[R.NodeStateRecord]) -> JSON | None:
         return parse_json(parent.context_after_json, f"node_states[{parent.state_id}]", "context_after_json")
 
     @strawberry.field
     @staticmethod
-    def error(parent: Parent[R.NodeStateRecord]) -> JSON:
+    def error(parent: Parent[R.NodeStateRecord]) -> JSON | None:
         return parse_json(parent.error_json, f"node_states[{parent.state_id}]", "error_json")
 
     @strawberry.field
     @staticmethod
-    def success_reason(parent: Parent[R.NodeStateRecord]) -> JSON:
+    def success_reason(parent: Parent[R.NodeStateRecord]) -> JSON | None:
         return parse_json(parent.success_reason_json, f"node_states[{parent.state_id}]", "success_reason_json")
 
     @strawberry.field(description=(
@@ -169,7 +169,7 @@ class Call(Node):
 
     @strawberry.field
     @staticmethod
-    def error(parent: Parent[R.CallRecord]) -> JSON:
+    def error(parent: Parent[R.CallRecord]) -> JSON | None:
         return parse_json(parent.error_json, f"calls[{parent.call_id}]", "error_json")
 
     @strawberry.field(description="What was sent: the HTTP request, the LLM prompt, the SQL.")
@@ -212,5 +212,5 @@ class SchedulerEvent:
 
     @strawberry.field
     @staticmethod
-    def context(parent: Parent[R.SchedulerEventRecord]) -> JSON:
+    def context(parent: Parent[R.SchedulerEventRecord]) -> JSON | None:
         return parse_json(parent.context_json, f"scheduler_events[{parent.event_id}]", "context_json")

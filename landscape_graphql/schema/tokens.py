@@ -228,12 +228,12 @@ class TokenOutcome:
 
     @strawberry.field
     @staticmethod
-    def context(parent: Parent[R.OutcomeRecord]) -> JSON:
+    def context(parent: Parent[R.OutcomeRecord]) -> JSON | None:
         return parse_json(parent.context_json, f"token_outcomes[{parent.outcome_id}]", "context_json")
 
     @strawberry.field
     @staticmethod
-    def expected_branches(parent: Parent[R.OutcomeRecord]) -> JSON:
+    def expected_branches(parent: Parent[R.OutcomeRecord]) -> JSON | None:
         return parse_json(parent.expected_branches_json, f"token_outcomes[{parent.outcome_id}]",
                           "expected_branches_json")
 

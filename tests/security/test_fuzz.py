@@ -45,17 +45,6 @@ DOCUMENTED_CODES = frozenset({
 })
 EXAMPLES = {GenerationMode.POSITIVE: 240, GenerationMode.NEGATIVE: 60}
 
-# Known bug, reported to the lead: these fields are declared `JSON!` but read nullable columns,
-# so a NULL column (most rows of ELSPETH's own databases) fails the whole field with INTERNAL.
-# Tolerated here only by the server-side cause logged under the error's errorId, so that any
-# other INTERNAL still fails; test_nullable_json_columns_answer_null says when it is fixed.
-KNOWN_NULL_JSON = frozenset({
-    "NodeState.contextBefore", "NodeState.contextAfter", "NodeState.error", "NodeState.successReason",
-    "Call.error", "TokenOutcome.context", "TokenOutcome.expectedBranches",
-    "ValidationError.rowData", "TransformError.rowData", "TransformError.errorDetails",
-})
-_NON_NULL = re.compile(r"Cannot return null for non-nullable field (\w+\.\w+)\.")
-
 # What a client must never see in an error message.
 _LEAKS = {
     "traceback": re.compile(r"Traceback|File \"|line \d+, in "),
@@ -77,7 +66,6 @@ class Report:
     codes: Counter[str] = field(default_factory=Counter)
     executed: Counter[str] = field(default_factory=Counter)  # answered data with no error at all
     found: Counter[str] = field(default_factory=Counter)  # a lookup by id returned a record
-    known: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (problem, query)
 
 
@@ -172,7 +160,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[Report]:
     lines = [f"fuzz {mode}: {collected.tried[mode]} queries, {collected.executed[mode]} answered without "
              f"error, {collected.found[mode]} found a record by id" for mode in collected.tried]
     lines.append(f"fuzz: HTTP statuses {dict(collected.statuses)}, error codes {dict(collected.codes)}, "
-                 f"{sum(collected.known.values())} known-bug errors {dict(collected.known)}, "
+
                  f"{len(collected.failures)} failures")
     # Past pytest's output capture, so that the counts show in every run, not only on failure.
     capture = request.config.pluginmanager.get_plugin("capturemanager")
@@ -219,11 +207,7 @@ def check(status: int, content: bytes, query: str, mode: str, target: Target, re
         if code == "INTERNAL":
             assert message == INTERNAL_MESSAGE, message
             cause = target.internal_causes.get(str(error["extensions"].get("errorId")), "(not logged)")
-            known = _NON_NULL.search(cause)
-            if known and known.group(1) in KNOWN_NULL_JSON:
-                report.known[known.group(1)] += 1
-            else:
-                fail(f"INTERNAL at {error.get('path')}; server log: {cause}")
+            fail(f"INTERNAL at {error.get('path')}; server log: {cause}")
         elif code not in DOCUMENTED_CODES:
             fail(f"undocumented code {code!r}: {message}")
 
@@ -291,13 +275,11 @@ def test_the_checks_catch_each_violation() -> None:
                        "of type 'Token'.", {"code": "GRAPHQL_VALIDATION_FAILED"}),
                       ("Internal error", {"code": "INTERNAL", "errorId": "a1"})),
           "query", "positive", target, report)
-    assert report.failures == [] and report.known == Counter({"Call.error": 1})
+    assert len(report.failures) == 1 and "INTERNAL" in report.failures[0][0]
     check(200, b'{"data": {"token": {"tokenId": "t"}}}', "query", "positive", target, report)
     assert (report.executed["positive"], report.found["positive"], report.tried["positive"]) == (1, 1, 2)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="NodeState/Call/TokenOutcome JSON fields are declared JSON! over "
-                                       "nullable columns: a NULL answers INTERNAL (lead to fix)")
 def test_nullable_json_columns_answer_null(target: Target) -> None:
     ids = target.ids
     query = (f'{{ nodeState(stateId: "{ids["state"][0]}") {{ contextBefore contextAfter error successReason }} '
