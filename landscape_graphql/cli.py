@@ -101,7 +101,16 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     from .settings import Settings
 
     configure()
-    authenticator, auth_enabled = _authenticator(args)
+    try:
+        authenticator, auth_enabled = _authenticator(args)
+    except (OSError, ValueError) as exc:
+        print(f"landscape-graphql: cannot read the authentication settings: {exc}", file=sys.stderr)
+        return 2
+    for folder in payloads:
+        if not Path(folder).is_dir():
+            # A store that is configured but absent would report every payload PURGED.
+            print(f"landscape-graphql: the payload store {folder} is not a folder", file=sys.stderr)
+            return 2
     try:
         refuse_insecure_bind(args.host, auth_enabled, args.insecure_no_auth)
     except InsecureBindError as exc:
@@ -135,6 +144,11 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
 
 
 def _run_until_signal(app: Any, host: str, port: int) -> None:
+    import signal
+    import threading
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -142,6 +156,20 @@ def _run_until_signal(app: Any, host: str, port: int) -> None:
             # /readyz fails from the first signal on, while in-flight requests still finish.
             app.state.landscape_state.shutting_down = True
             super().handle_exit(sig, frame)
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises the signal after its graceful shutdown, so the process would
+            # die by SIGTERM (exit 143 in a container) although it stopped cleanly: exit 0.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     Server(uvicorn.Config(app, host=host, port=port, log_config=None,
                           timeout_graceful_shutdown=30)).run()

@@ -528,9 +528,6 @@ def test_entry_command_serves_checks_health_and_stops_cleanly(
     assert run_healthcheck(dockerfile, env, port) != 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="uvicorn re-raises SIGTERM after its graceful shutdown, so "
-                                       "the process dies by the signal (Docker: 143) instead of "
-                                       "returning 0 from cli.main; cli._run_until_signal to fix")
 def test_sigterm_exits_0(dockerfile: Dockerfile, image_venv: Path, inputs: Inputs, tmp_path: Path) -> None:
     port = free_port()
     with launched(local_argv(dockerfile, inputs, port), image_env(image_venv), tmp_path, port) as server:
@@ -566,8 +563,6 @@ def test_missing_tokens_file_is_refused(dockerfile: Dockerfile, image_venv: Path
     assert result.returncode != 0 and "not-mounted.json" in result.stderr, result.stderr
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="cli._serve lets the tokens file's FileNotFoundError "
-                                       "escape as a traceback (exit 1) instead of a message, exit 2")
 def test_missing_tokens_file_is_refused_with_a_message(dockerfile: Dockerfile, image_venv: Path,
                                                        inputs: Inputs, tmp_path: Path) -> None:
     inputs.tokens = tmp_path / "not-mounted.json"
