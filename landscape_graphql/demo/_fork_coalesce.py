@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import compact, hash_obj, sha256
-from ._recorder import Recorder
+from ._core import Rand, compact, hash_obj, sha256
+from ._recorder import Recorder, Work
 from ._run import Node, Run, SinkItem
 from ._steps import lineage_of, quarantine, token_ref, transform_error
 
@@ -32,6 +32,8 @@ _AMOUNT_CTX = {high: (compact({"condition": _AMOUNT, "result": str(high), "route
                       compact({"condition": _AMOUNT, "result": str(high).lower()})) for high in (True, False)}
 _BARRIER = compact({"barrier_key": "merge_branches"})
 _CONSUMED = compact({"barrier_key": "merge_branches", "consumed_count": 3})
+_LOST_FAILURE = compact({"branches_arrived": list(BRANCHES[:2]), "expected_branches": list(BRANCHES),
+                         "failure_reason": "branch_lost:path_c", "merge_policy": "union"})
 
 
 def _nodes(e29: bool) -> list[Node]:
@@ -95,22 +97,37 @@ def _blocked(notes: str, word: str, pattern: str) -> dict[str, Any]:
             "matched_pattern": pattern, "reason": "blocked_content"}
 
 
+def _kind(rand: Rand, i: int) -> str:
+    # The first rows are pinned to one of each kind so even a tiny run shows every shape.
+    if i < 4:
+        return ("ok", "lost", "quarantine", "reject")[i]
+    r = rand.rng.random()
+    if r < _P_QUARANTINE:
+        return "quarantine"
+    if r < _P_QUARANTINE + _P_REJECT:
+        return "reject"
+    return "lost" if r < _P_QUARANTINE + _P_REJECT + _P_BRANCH_ERROR else "ok"
+
+
 def run_fork_coalesce(rec: Recorder, n_rows: int, label: str = "fork-coalesce") -> tuple[Run, dict[str, str]]:
     """Record one fork/coalesce run of `n_rows` source rows; returns it and its notable tokens."""
-    e29 = rec.e29
-    nodes = _nodes(e29)
-    branch_b = nodes[6].name
-    run = Run(rec, label, nodes, _edges(branch_b), _FIELDS, error_sinks=frozenset({"rejected", "branch_errors"}))
-    cases: dict[str, str] = {}
-    rand, rid = rec.rand, run.run_id
-    n = run.nid
+    nodes = _nodes(rec.e29)
+    run = Run(rec, label, nodes, _edges(nodes[6].name), _FIELDS, error_sinks=frozenset({"rejected", "branch_errors"}))
+    pipeline = _Pipeline(run, nodes[6].name)
     for i in range(n_rows):
-        # The first rows are pinned to one of each kind so even a tiny run shows every shape.
-        kind = ("ok", "lost", "quarantine", "reject")[i] if i < 4 else None
-        if kind is None:
-            r = rand.rng.random()
-            kind = ("quarantine" if r < _P_QUARANTINE else "reject" if r < _P_QUARANTINE + _P_REJECT
-                    else "lost" if r < _P_QUARANTINE + _P_REJECT + _P_BRANCH_ERROR else "ok")
+        pipeline.row(i, _kind(rec.rand, i))
+    run.finish()
+    return run, pipeline.cases
+
+
+class _Pipeline:
+    def __init__(self, run: Run, branch_b: str) -> None:
+        self.run, self.rec, self.rid, self.n = run, run.rec, run.run_id, run.nid
+        self.branch_b = branch_b
+        self.cases: dict[str, str] = {}
+
+    def row(self, i: int, kind: str) -> None:
+        rec, rand, rid, n = self.rec, self.rec.rand, self.rid, self.n
         words = [rand.pick(_WORDS) for _ in range(rand.between(3, 12))]
         if kind == "reject":
             words.insert(rand.between(1, len(words)), "confidential")
@@ -124,60 +141,71 @@ def run_fork_coalesce(rec: Recorder, n_rows: int, label: str = "fork-coalesce") 
         row_id, h0 = rec.row(rid, n("source"), i, row)
         t0 = rec.token(rid, row_id)
         if kind == "quarantine":
-            quarantine(run, t0, row_id, i, h0, row, "amount")
-            cases.setdefault("validation_error", t0)
-            continue
+            quarantine(self.run, t0, row_id, i, h0, row, "amount")
+            self.cases.setdefault("validation_error", t0)
+            return
         rec.state(rid, t0, n("source"), 0, h0, duration=0.0)
-        w0 = rec.work(rid, t0, n("source"), run.worker)
+        w0 = rec.work(rid, t0, n("source"), self.run.worker)
         if kind == "reject":
             details = _blocked(notes, "confidential", "(?i)\\bconfidential\\b")
-            transform_error(run, t0, row_id, i, "content_filter", 1, h0, row, details, "rejected", w0)
-            cases.setdefault("transform_error", t0)
-            continue
+            transform_error(self.run, t0, row_id, i, "content_filter", 1, h0, row, details, "rejected", w0)
+            self.cases.setdefault("transform_error", t0)
+            return
         rec.state(rid, t0, n("content_filter"), 1, h0, reason='{"action":"filtered"}')
         gate_state = rec.state(rid, t0, n("fork_gate"), 2, h0, after=_FORK_CTX)
-        rec.route(rid, gate_state, [run.edge("fork_gate", b) for b in BRANCHES], "copy", _FORK_REASON)
+        rec.route(rid, gate_state, [self.run.edge("fork_gate", b) for b in BRANCHES], "copy", _FORK_REASON)
         fork = rand.uuid()
         kids = [rec.token(rid, row_id, fork=fork, branch=b, step=2) for b in BRANCHES]
         for k, kid in enumerate(kids):
             rec.parents(rid, kid, [t0], first=k)
         rec.outcome(rid, t0, "forked", fork=fork, expected=BRANCHES)
         rec.sched(w0, "mark_terminal")
-        works = [rec.work(rid, kid, n(name), run.worker)
-                 for kid, name in zip(kids, ("branch_a_truncate", branch_b, "branch_c_escalation_filter"),
+        works = [rec.work(rid, kid, n(name), self.run.worker)
+                 for kid, name in zip(kids, ("branch_a_truncate", self.branch_b, "branch_c_escalation_filter"),
                                       strict=True)]
         out_a = {**row, "notes": notes[:20] + "..." if len(notes) > 20 else notes}
-        out_b = ({**row, "amount_band": row["amount"] // 1000, "segment": row["category"]} if e29
+        out_b = ({**row, "amount_band": row["amount"] // 1000, "segment": row["category"]} if rec.e29
                  else {**row, "customer_name": row["customer"], "segment": row["category"]})
         ha, hb = hash_obj(out_a), hash_obj(out_b)
         rec.state(rid, kids[0], n("branch_a_truncate"), 3, h0, output_hash=ha,
                   reason='{"action":"transformed","fields_modified":["notes"]}')
-        rec.state(rid, kids[1], n(branch_b), 4, h0, output_hash=hb,
-                  reason=compact({"action": "transformed" if e29 else "mapped",
+        rec.state(rid, kids[1], n(self.branch_b), 4, h0, output_hash=hb,
+                  reason=compact({"action": "transformed" if rec.e29 else "mapped",
                                   "fields_added": sorted(set(out_b) - set(row)), "fields_modified": []}))
         if kind == "lost":
-            details = _blocked(notes, "escalate", "(?i)\\bescalate\\b")
-            transform_error(run, kids[2], row_id, i, "branch_c_escalation_filter", 5, h0, row, details,
-                            "branch_errors", works[2], _LOST_LINEAGE)
-            failure = {"branches_arrived": list(BRANCHES[:2]), "expected_branches": list(BRANCHES),
-                       "failure_reason": "branch_lost:path_c", "merge_policy": "union"}
-            for kid, h, w in zip(kids[:2], (ha, hb), works[:2], strict=True):
-                rec.state(rid, kid, n("merge_branches"), 6, h, status="failed", error=compact(failure),
-                          duration=rand.ms(1.0, 30.0))
-                rec.sched(w, "mark_blocked", _BARRIER)
-            for kid, w in zip(kids[:2], works[:2], strict=True):
-                rec.outcome(rid, kid, "failed", error="branch_lost:path_c")
-                rec.sched(w, "mark_blocked_barrier_terminal", _BARRIER)
-            if e29:
-                rec.add("coalesce_branch_losses", loss_id="loss_" + rand.hex12(), run_id=rid,
-                        coalesce_name="merge_branches", row_id=row_id, branch_name="path_c", token_id=kids[2],
-                        reason=f"error_routed:{details!r}", recorded_by=run.worker,
-                        recorded_at=rec.clock.tick(), adopted_epoch=1)
-            cases.setdefault("failed_state", kids[0])
-            cases.setdefault("branch_transform_error", kids[2])
-            continue
+            self._lost(i, row_id, h0, row, notes, kids, works, (ha, hb))
+            return
         rec.state(rid, kids[2], n("branch_c_escalation_filter"), 5, h0, reason='{"action":"filtered"}')
-        merged = {**row, **out_a, **out_b}
+        self._merge(i, row_id, {**row, **out_a, **out_b}, kids, works, (ha, hb, h0))
+        self.cases.setdefault("forked_parent", t0)
+        self.cases.setdefault("fork_child", kids[0])
+
+    def _lost(self, i: int, row_id: str, h0: str, row: dict[str, Any], notes: str, kids: list[str],
+              works: list[Work | None], hashes: tuple[str, str]) -> None:
+        """Branch c errors out, so the require-all coalesce fails for branches a and b."""
+        rec, rid, n = self.rec, self.rid, self.n
+        details = _blocked(notes, "escalate", "(?i)\\bescalate\\b")
+        transform_error(self.run, kids[2], row_id, i, "branch_c_escalation_filter", 5, h0, row, details,
+                        "branch_errors", works[2], _LOST_LINEAGE)
+        for kid, h, w in zip(kids[:2], hashes, works[:2], strict=True):
+            rec.state(rid, kid, n("merge_branches"), 6, h, status="failed", error=_LOST_FAILURE,
+                      duration=rec.rand.ms(1.0, 30.0))
+            rec.sched(w, "mark_blocked", _BARRIER)
+        for kid, w in zip(kids[:2], works[:2], strict=True):
+            rec.outcome(rid, kid, "failed", error="branch_lost:path_c")
+            rec.sched(w, "mark_blocked_barrier_terminal", _BARRIER)
+        if rec.e29:
+            rec.add("coalesce_branch_losses", loss_id="loss_" + rec.rand.hex12(), run_id=rid,
+                    coalesce_name="merge_branches", row_id=row_id, branch_name="path_c", token_id=kids[2],
+                    reason=f"error_routed:{details!r}", recorded_by=self.run.worker,
+                    recorded_at=rec.clock.tick(), adopted_epoch=1)
+        self.cases.setdefault("failed_state", kids[0])
+        self.cases.setdefault("branch_transform_error", kids[2])
+
+    def _merge(self, i: int, row_id: str, merged: dict[str, Any], kids: list[str], works: list[Work | None],
+               hashes: tuple[str, str, str]) -> None:
+        """All three branches arrive: one merged token with three parents, then the amount gate."""
+        rec, rand, rid, n = self.rec, self.rec.rand, self.rid, self.n
         hm = hash_obj(merged)
         offsets = [0, rand.ms(0.5, 15.0), rand.ms(15.0, 30.0)]
         context = compact({
@@ -186,33 +214,29 @@ def run_fork_coalesce(rec: Recorder, n_rows: int, label: str = "fork-coalesce") 
             "merge_strategy": "union", "policy": "require_all", "wait_duration_ms": offsets[2] + 0.4})
         states = [rec.state(rid, kid, n("merge_branches"), 6, h, output_hash=hm, after=context,
                             duration=rand.ms(0.4, 30.0))
-                  for kid, h in zip(kids, (ha, hb, h0), strict=True)]
+                  for kid, h in zip(kids, hashes, strict=True)]
         for w in works:
             rec.sched(w, "mark_blocked", _BARRIER)
         join = rand.uuid()
-        data_ref = token_ref(run, merged, _DECLARED)
+        data_ref = token_ref(self.run, merged, _DECLARED)
         merged_id = rec.token(rid, row_id, join=join, step=6, data_ref=data_ref)
         rec.parents(rid, merged_id, kids)
         for kid, w in zip(kids, works, strict=True):
             rec.outcome(rid, kid, "coalesced", join=join)
             rec.sched(w, "mark_blocked_barrier_terminal", _CONSUMED)
-        if e29 and data_ref is not None:
-            _coalesce_effect(run, row_id, kids, states, merged_id, join, data_ref)
-        wm = rec.work(rid, merged_id, n("merge_branches"), run.worker, _CONSUMED)
+        if data_ref is not None:
+            _coalesce_effect(self.run, row_id, kids, states, merged_id, join, data_ref)
+        wm = rec.work(rid, merged_id, n("merge_branches"), self.run.worker, _CONSUMED)
         high = merged["amount"] >= 2500
         label = "true" if high else "false"
         after, reason = _AMOUNT_CTX[high]
         gate_state = rec.state(rid, merged_id, n("amount_gate"), 7, hm, after=after)
-        rec.route(rid, gate_state, [run.edge("amount_gate", label)], "move", reason)
+        rec.route(rid, gate_state, [self.run.edge("amount_gate", label)], "move", reason)
         rec.sched(wm, "mark_pending_sink")
-        run.to_sink("high_value" if high else "low_value",
-                    SinkItem(merged_id, row_id, i, hm, "routed", lineage=_MERGED_LINEAGE, work=wm))
-        cases.setdefault("forked_parent", t0)
-        cases.setdefault("fork_child", kids[0])
-        cases.setdefault("coalesced_multi_parent", merged_id)
-        cases.setdefault("gate_routed", merged_id)
-    run.finish()
-    return run, cases
+        self.run.to_sink("high_value" if high else "low_value",
+                         SinkItem(merged_id, row_id, i, hm, "routed", lineage=_MERGED_LINEAGE, work=wm))
+        self.cases.setdefault("coalesced_multi_parent", merged_id)
+        self.cases.setdefault("gate_routed", merged_id)
 
 
 def _coalesce_effect(run: Run, row_id: str, kids: list[str], states: list[str], merged_id: str, join: str,
