@@ -16,7 +16,19 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from ..errors import BadArgument
@@ -32,7 +44,7 @@ from .enums import (
     TerminalPath,
     TerminalResult,
 )
-from .session import DbSession
+from .session import DbSession, Prepared, prepare
 
 T = TypeVar("T")
 
@@ -52,6 +64,8 @@ class Page(Generic[T]):
     has_next_page: bool
     has_previous_page: bool
     count_statement: Select[Any] | None = field(default=None, repr=False)
+    # The prepared path's count: the statement and its values (see `_prepared_page`).
+    count_prepared: tuple[Prepared, dict[str, Any]] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +148,94 @@ async def keyset_page(
 
 
 async def count(db: DbSession, page: Page[Any]) -> int:
+    if page.count_prepared is not None:
+        prepared, values = page.count_prepared
+        return int((await db.fetch(prepared, values))[0][0])
     assert page.count_statement is not None
     return int((await db.all(page.count_statement))[0][0])
+
+
+# -- the prepared path -------------------------------------------------------------------
+#
+# The connections a client pages through a whole run with are compiled once per shape (which
+# filters, which direction, which cursors) and run with their values as parameters: building
+# and compiling the Core statement each page would cost more than the page's SQL. Filters that
+# bind lists (statuses, outcome views) keep the general `keyset_page` above.
+
+_PREPARED: dict[tuple[Any, ...], Prepared] = {}
+
+
+def _columns(table: Any, cls: type) -> list[Any]:
+    """`table`'s columns in `records.COLUMNS[cls]` order, NULL for those its epoch lacks."""
+    return [table.c[name] if name in table.c else null().label(name) for name in R.COLUMNS[cls]]
+
+
+def _prepared_once(db: DbSession, key: tuple[Any, ...], build: Callable[[], Select[Any]],
+                   dynamic: Sequence[str]) -> Prepared:
+    key = (*key, db.epoch, db.dialect)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = prepare(build(), db.landscape.engine.dialect, dynamic)
+    return found
+
+
+async def _prepared_page(
+    db: DbSession,
+    connection: str,
+    cls: type[T],
+    base: Callable[[], tuple[Select[Any], Sequence[SortKey]]],
+    filters: dict[str, Any],
+    request: PageRequest,
+    size: int,
+) -> Page[T]:
+    """`keyset_page` for a `base` statement selecting `records.COLUMNS[cls]` whose filters are
+    bind parameters named by `filters` (only those present), run prepared."""
+    if request.first is not None and request.last is not None:
+        raise BadArgument("last", "cannot be combined with first")
+    backward = request.last is not None or (request.before is not None and request.first is None)
+    _, keys = base()
+    width = len(keys)
+    values: dict[str, Any] = dict(filters)
+    if request.after is not None:
+        values.update({f"after{i}": v for i, v in enumerate(
+            decode_cursor(connection, request.after, "after", width))})
+    if request.before is not None:
+        values.update({f"before{i}": v for i, v in enumerate(
+            decode_cursor(connection, request.before, "before", width))})
+    shape = (connection, tuple(sorted(filters)), backward, request.after is not None,
+             request.before is not None)
+
+    def build() -> Select[Any]:
+        stmt, keys = base()
+        if request.after is not None:
+            stmt = stmt.where(_after(keys, [bindparam(f"after{i}") for i in range(width)], False))
+        if request.before is not None:
+            stmt = stmt.where(_after(keys, [bindparam(f"before{i}") for i in range(width)], True))
+        order = [(k.column.desc() if k.descending != backward else k.column.asc()) for k in keys]
+        return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
+
+    values["limit"] = size + 1
+    prepared = _prepared_once(db, ("page", *shape), build, list(values))
+    rows = list(await db.fetch(prepared, values))
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+    items = [R.record_from_tuple(cls, r, db.epoch) for r in rows]
+    positions = [R.COLUMNS[cls].index(k.column.key) for k in keys]
+    cursors = [encode_cursor(connection, [r[i] for i in positions]) for r in rows]
+
+    def build_count() -> Select[Any]:
+        return select(func.count()).select_from(base()[0].order_by(None).subquery())
+
+    count_prepared = _prepared_once(db, ("count", connection, tuple(sorted(filters))), build_count,
+                                    list(filters))
+    return Page(
+        items=items, cursors=cursors,
+        has_next_page=more if not backward else request.before is not None,
+        has_previous_page=more if backward else request.after is not None,
+        count_prepared=(count_prepared, dict(filters)),
+    )
 
 
 # -- connections -------------------------------------------------------------------------
@@ -147,7 +247,7 @@ async def runs_page(db: DbSession, request: PageRequest, size: int, *,
                     started_before: datetime | None = None,
                     allowed_runs: frozenset[str] | None = None) -> Page[R.RunRecord]:
     t = db.tables.runs
-    stmt = select(t)
+    stmt = select(*_columns(t, R.RunRecord))
     if allowed_runs is not None:
         # A scoped caller's pages and counts only ever see its own runs.
         stmt = stmt.where(t.c.run_id.in_(sorted(allowed_runs)))
@@ -159,21 +259,29 @@ async def runs_page(db: DbSession, request: PageRequest, size: int, *,
         stmt = stmt.where(t.c.started_at < started_before)
     keys = [SortKey(t.c.started_at, descending=True), SortKey(t.c.run_id, descending=True)]
     return await keyset_page(db, "runs", stmt, keys, request, size,
-                             lambda r: R.run_from_row(r, db.epoch))
+                             lambda r: R.record_from_tuple(R.RunRecord, r, db.epoch))
 
 
 async def rows_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                     index_from: int | None = None, index_to: int | None = None) -> Page[R.RowRecord]:
-    t = db.tables.rows
-    # epoch 29 orders by ingest_sequence (row_index repeats across sources); epoch 2 by row_index.
-    order_col = t.c.ingest_sequence if db.epoch >= 29 else t.c.row_index
-    stmt = select(t).where(t.c.run_id == run_id)
+    filters: dict[str, Any] = {"run_id": run_id}
     if index_from is not None:
-        stmt = stmt.where(order_col >= index_from)
+        filters["index_from"] = index_from
     if index_to is not None:
-        stmt = stmt.where(order_col <= index_to)
-    return await keyset_page(db, "rows", stmt, [SortKey(order_col), SortKey(t.c.row_id)], request,
-                             size, lambda r: R.row_from_row(r, db.epoch))
+        filters["index_to"] = index_to
+
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        t = db.tables.rows
+        # epoch 29 orders by ingest_sequence (row_index repeats across sources); epoch 2 by row_index.
+        order_col = t.c.ingest_sequence if db.epoch >= 29 else t.c.row_index
+        stmt = select(*_columns(t, R.RowRecord)).where(t.c.run_id == bindparam("run_id"))
+        if index_from is not None:
+            stmt = stmt.where(order_col >= bindparam("index_from"))
+        if index_to is not None:
+            stmt = stmt.where(order_col <= bindparam("index_to"))
+        return stmt, [SortKey(order_col), SortKey(t.c.row_id)]
+
+    return await _prepared_page(db, "rows", R.RowRecord, base, filters, request, size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,91 +345,150 @@ def _outcome_matches(db: DbSession, flt: TokenFilter) -> ColumnElement[bool] | N
 async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: int,
                       flt: TokenFilter) -> Page[R.TokenRecord]:
     t, o = db.tables.tokens, db.tables.token_outcomes
-    stmt = select(t).where(t.c.run_id == run_id)
+    cond = _outcome_matches(db, flt)
+    if cond is None:
+        filters: dict[str, Any] = {"run_id": run_id}
+        if flt.branch_name is not None:
+            filters["branch_name"] = flt.branch_name
+        if flt.row_id is not None:
+            filters["row_id"] = flt.row_id
+
+        def base() -> tuple[Select[Any], list[SortKey]]:
+            stmt = select(*_columns(t, R.TokenRecord)).where(t.c.run_id == bindparam("run_id"))
+            if flt.branch_name is not None:
+                stmt = stmt.where(t.c.branch_name == bindparam("branch_name"))
+            if flt.row_id is not None:
+                stmt = stmt.where(t.c.row_id == bindparam("row_id"))
+            return stmt, [SortKey(t.c.token_id)]
+
+        return await _prepared_page(db, "tokens", R.TokenRecord, base, filters, request, size)
+    stmt = select(*_columns(t, R.TokenRecord)).where(t.c.run_id == run_id)
     if flt.branch_name is not None:
         stmt = stmt.where(t.c.branch_name == flt.branch_name)
     if flt.row_id is not None:
         stmt = stmt.where(t.c.row_id == flt.row_id)
-    cond = _outcome_matches(db, flt)
-    if cond is not None:
-        terminal_col = o.c.completed if db.epoch >= 29 else o.c.is_terminal
-        other = o.alias("o_terminal")
-        other_terminal = other.c.completed if db.epoch >= 29 else other.c.is_terminal
-        # Filter on the token's current outcome: its terminal one, or (none yet) any buffered.
-        current = or_(terminal_col == 1, ~exists().where(other.c.token_id == o.c.token_id,
-                                                         other_terminal == 1))
-        stmt = stmt.where(exists().where(o.c.token_id == t.c.token_id, current, cond))
+    terminal_col = o.c.completed if db.epoch >= 29 else o.c.is_terminal
+    other = o.alias("o_terminal")
+    other_terminal = other.c.completed if db.epoch >= 29 else other.c.is_terminal
+    # Filter on the token's current outcome: its terminal one, or (none yet) any buffered.
+    current = or_(terminal_col == 1, ~exists().where(other.c.token_id == o.c.token_id,
+                                                     other_terminal == 1))
+    stmt = stmt.where(exists().where(o.c.token_id == t.c.token_id, current, cond))
     return await keyset_page(db, "tokens", stmt, [SortKey(t.c.token_id)], request, size,
-                             lambda r: R.token_from_row(r, db.epoch))
+                             lambda r: R.token_from_tuple(r, db.epoch))
 
 
 async def node_states_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                            node_id: str | None = None,
                            statuses: Sequence[NodeStateStatus] = ()) -> Page[R.NodeStateRecord]:
     s = db.tables.node_states
-    stmt = select(s).where(s.c.run_id == run_id)
-    if node_id is not None:
-        stmt = stmt.where(s.c.node_id == node_id)
     if statuses:
+        stmt = select(*_columns(s, R.NodeStateRecord)).where(s.c.run_id == run_id)
+        if node_id is not None:
+            stmt = stmt.where(s.c.node_id == node_id)
         stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
-    return await keyset_page(db, "nodeStates", stmt, [SortKey(s.c.state_id)], request, size,
-                             lambda r: R.node_state_from_row(r, db.epoch))
+        return await keyset_page(db, "nodeStates", stmt, [SortKey(s.c.state_id)], request, size,
+                                 lambda r: R.record_from_tuple(R.NodeStateRecord, r, db.epoch))
+    filters: dict[str, Any] = {"run_id": run_id}
+    if node_id is not None:
+        filters["node_id"] = node_id
+
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        stmt = select(*_columns(s, R.NodeStateRecord)).where(s.c.run_id == bindparam("run_id"))
+        if node_id is not None:
+            stmt = stmt.where(s.c.node_id == bindparam("node_id"))
+        return stmt, [SortKey(s.c.state_id)]
+
+    return await _prepared_page(db, "nodeStates", R.NodeStateRecord, base, filters, request, size)
+
+
+def _calls_in_run(db: DbSession, run_id: Any) -> ColumnElement[bool]:
+    c, s, op = db.tables.calls, db.tables.node_states, db.tables.operations
+    # calls carry no run_id: a call belongs to a run through its state or its operation.
+    return or_(
+        exists().where(s.c.state_id == c.c.state_id, s.c.run_id == run_id),
+        exists().where(op.c.operation_id == c.c.operation_id, op.c.run_id == run_id),
+    )
 
 
 async def calls_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                      call_types: Sequence[CallType] = (),
                      statuses: Sequence[CallStatus] = ()) -> Page[R.CallRecord]:
-    c, s, op = db.tables.calls, db.tables.node_states, db.tables.operations
-    # calls carry no run_id: a call belongs to a run through its state or its operation.
-    in_run = or_(
-        exists().where(s.c.state_id == c.c.state_id, s.c.run_id == run_id),
-        exists().where(op.c.operation_id == c.c.operation_id, op.c.run_id == run_id),
-    )
-    stmt = select(c).where(in_run)
-    if call_types:
-        stmt = stmt.where(c.c.call_type.in_([x.value for x in call_types]))
-    if statuses:
-        stmt = stmt.where(c.c.status.in_([x.value for x in statuses]))
-    return await keyset_page(db, "calls", stmt, [SortKey(c.c.call_id)], request, size,
-                             lambda r: R.call_from_row(r, db.epoch))
+    c = db.tables.calls
+    if call_types or statuses:
+        stmt = select(*_columns(c, R.CallRecord)).where(_calls_in_run(db, run_id))
+        if call_types:
+            stmt = stmt.where(c.c.call_type.in_([x.value for x in call_types]))
+        if statuses:
+            stmt = stmt.where(c.c.status.in_([x.value for x in statuses]))
+        return await keyset_page(db, "calls", stmt, [SortKey(c.c.call_id)], request, size,
+                                 lambda r: R.call_from_tuple(r, db.epoch))
+
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        stmt = select(*_columns(c, R.CallRecord)).where(_calls_in_run(db, bindparam("run_id")))
+        return stmt, [SortKey(c.c.call_id)]
+
+    return await _prepared_page(db, "calls", R.CallRecord, base, {"run_id": run_id}, request, size)
 
 
 async def validation_errors_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                                  node_id: str | None = None) -> Page[R.ValidationErrorRecord]:
-    v = db.tables.validation_errors
-    stmt = select(v).where(v.c.run_id == run_id, true() if node_id is None else v.c.node_id == node_id)
-    return await keyset_page(db, "validationErrors", stmt, [SortKey(v.c.error_id)], request, size,
-                             lambda r: R.validation_error_from_row(r, db.epoch))
+    filters: dict[str, Any] = {"run_id": run_id}
+    if node_id is not None:
+        filters["node_id"] = node_id
+
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        v = db.tables.validation_errors
+        stmt = select(*_columns(v, R.ValidationErrorRecord)).where(v.c.run_id == bindparam("run_id"))
+        if node_id is not None:
+            stmt = stmt.where(v.c.node_id == bindparam("node_id"))
+        return stmt, [SortKey(v.c.error_id)]
+
+    return await _prepared_page(db, "validationErrors", R.ValidationErrorRecord, base, filters,
+                                request, size)
 
 
 async def transform_errors_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                                 node_id: str | None = None) -> Page[R.TransformErrorRecord]:
-    e = db.tables.transform_errors
-    stmt = select(e).where(e.c.run_id == run_id,
-                           true() if node_id is None else e.c.transform_id == node_id)
-    return await keyset_page(db, "transformErrors", stmt, [SortKey(e.c.error_id)], request, size,
-                             lambda r: R.transform_error_from_row(r, db.epoch))
+    filters: dict[str, Any] = {"run_id": run_id}
+    if node_id is not None:
+        filters["node_id"] = node_id
+
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        e = db.tables.transform_errors
+        stmt = select(*_columns(e, R.TransformErrorRecord)).where(e.c.run_id == bindparam("run_id"))
+        if node_id is not None:
+            stmt = stmt.where(e.c.transform_id == bindparam("node_id"))
+        return stmt, [SortKey(e.c.error_id)]
+
+    return await _prepared_page(db, "transformErrors", R.TransformErrorRecord, base, filters,
+                                request, size)
+
+
+def _of_run(db: DbSession, table_name: str, cls: type,
+            key: str) -> Callable[[], tuple[Select[Any], list[SortKey]]]:
+    def base() -> tuple[Select[Any], list[SortKey]]:
+        t = getattr(db.tables, table_name)
+        return select(*_columns(t, cls)).where(t.c.run_id == bindparam("run_id")), [SortKey(t.c[key])]
+    return base
 
 
 async def operations_page(db: DbSession, run_id: str, request: PageRequest,
                           size: int) -> Page[R.OperationRecord]:
-    t = db.tables.operations
-    stmt = select(t).where(t.c.run_id == run_id)
-    return await keyset_page(db, "operations", stmt, [SortKey(t.c.operation_id)], request, size,
-                             lambda r: R.operation_from_row(r, db.epoch))
+    return await _prepared_page(db, "operations", R.OperationRecord,
+                                _of_run(db, "operations", R.OperationRecord, "operation_id"),
+                                {"run_id": run_id}, request, size)
 
 
 async def batches_page(db: DbSession, run_id: str, request: PageRequest,
                        size: int) -> Page[R.BatchRecord]:
-    t = db.tables.batches
-    stmt = select(t).where(t.c.run_id == run_id)
-    return await keyset_page(db, "batches", stmt, [SortKey(t.c.batch_id)], request, size,
-                             lambda r: R.batch_from_row(r, db.epoch))
+    return await _prepared_page(db, "batches", R.BatchRecord,
+                                _of_run(db, "batches", R.BatchRecord, "batch_id"),
+                                {"run_id": run_id}, request, size)
 
 
 async def artifacts_page(db: DbSession, run_id: str, request: PageRequest,
                          size: int) -> Page[R.ArtifactRecord]:
-    t = db.tables.artifacts
-    stmt = select(t).where(t.c.run_id == run_id)
-    return await keyset_page(db, "artifacts", stmt, [SortKey(t.c.artifact_id)], request, size,
-                             lambda r: R.artifact_from_row(r, db.epoch))
+    return await _prepared_page(db, "artifacts", R.ArtifactRecord,
+                                _of_run(db, "artifacts", R.ArtifactRecord, "artifact_id"),
+                                {"run_id": run_id}, request, size)

@@ -3,19 +3,111 @@
 Each function takes the request's `DbSession` and a key list and returns `(key, record)` pairs
 (or records carrying their key); the loaders group them. Ordering that ELSPETH defines (states
 by step and attempt, parents by ordinal, members by ordinal) is done here in SQL.
+
+Each statement is built and compiled once per (epoch, dialect) and run as a `Prepared`
+statement with the key set as its one parameter (see `_keys.py` for why one parameter): the
+per-call cost of building and compiling a Core statement exceeds that of running a small
+indexed SELECT. Records are selected as `records.COLUMNS` lays them out and mapped by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from ..errors import AuditIntegrityError
 from . import records as R
-from ._keys import in_keys, in_pairs
-from .session import DbSession
+from .session import DbSession, Prepared, prepare
+
+T = TypeVar("T")
+
+_PREPARED: dict[tuple[str, int, str], Prepared] = {}
+
+
+def _prepared(db: DbSession, name: str, build: Callable[[], ClauseElement],
+              dynamic: tuple[str, ...] = ("keys",)) -> Prepared:
+    """The statement `name` for this session's epoch and dialect, built on first use."""
+    key = (name, db.epoch, db.dialect)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = prepare(build(), db.landscape.engine.dialect, dynamic)
+    return found
+
+
+async def _fetch(db: DbSession, name: str, build: Callable[[], ClauseElement],
+                 keys: Sequence[Any]) -> Sequence[Any]:
+    return await db.fetch(_prepared(db, name, build), {"keys": _key_value(db, keys)})
+
+
+# The key set as one bound parameter, named so that the statement can be compiled once:
+# the same SQL as `_keys.in_keys` / `in_pairs`, which bind the values themselves.
+
+def _key_value(db: DbSession, keys: Sequence[str]) -> Any:
+    if db.dialect == "postgresql":
+        return list(keys)
+    return orjson.dumps(list(keys)).decode()
+
+
+def _in_keys(db: DbSession, column: KeyedColumnElement[Any]) -> ColumnElement[bool]:
+    if db.dialect == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(String)))
+    values = func.json_each(bindparam("keys", type_=String)).table_valued("value")
+    return column.in_(select(values.c.value).scalar_subquery())
+
+
+def _in_pairs(db: DbSession, first: KeyedColumnElement[Any],
+              second: KeyedColumnElement[Any]) -> ColumnElement[bool]:
+    if db.dialect == "postgresql":
+        firsts = bindparam("firsts", type_=ARRAY(String))
+        seconds = bindparam("seconds", type_=ARRAY(String))
+        return tuple_(first, second).in_(select(func.unnest(firsts), func.unnest(seconds)))
+    values = func.json_each(bindparam("keys", type_=String)).table_valued("value")
+    return tuple_(first, second).in_(
+        select(func.json_extract(values.c.value, "$[0]"), func.json_extract(values.c.value, "$[1]")))
+
+
+def _columns(table: Any, cls: type) -> list[Any]:
+    """`table`'s columns in `records.COLUMNS[cls]` order, NULL for those its epoch lacks."""
+    return [table.c[name] if name in table.c else null().label(name) for name in R.COLUMNS[cls]]
+
+
+def _outcome_columns(db: DbSession) -> list[Any]:
+    o = db.tables.token_outcomes
+    flag = o.c.completed if db.epoch >= 29 else o.c.is_terminal
+    by_name = {"terminal_flag": flag.label("terminal_flag")}
+    return [by_name.get(name) if name in by_name else (o.c[name] if name in o.c else null().label(name))
+            for name in R.OUTCOME_COLUMNS]
+
+
+def _records(cls: type[T], rows: Sequence[Any], epoch: int, offset: int = 0) -> list[T]:
+    if cls is R.TokenRecord:
+        return R.tokens_from_tuples(rows, epoch, offset)  # type: ignore[return-value]
+    if offset:
+        return [R.record_from_tuple(cls, r[offset:], epoch) for r in rows]
+    return [R.record_from_tuple(cls, r, epoch) for r in rows]
 
 
 def _group_concat(column: Any, dialect: str) -> Any:
@@ -24,203 +116,205 @@ def _group_concat(column: Any, dialect: str) -> Any:
     return func.group_concat(column, literal("\x1f"))
 
 
+async def _by_key(db: DbSession, cls: type[T], table_name: str, key: str, keys: Sequence[str],
+                  order: Sequence[str] = ()) -> list[T]:
+    """Records of one table whose `key` is in `keys`, in `order`."""
+    def build() -> Select[Any]:
+        t = getattr(db.tables, table_name)
+        stmt = select(*_columns(t, cls)).where(_in_keys(db, t.c[key]))
+        return stmt.order_by(*(t.c[c] for c in order)) if order else stmt
+
+    name = f"{table_name}/{key}/{','.join(order)}"
+    return _records(cls, await _fetch(db, name, build, keys), db.epoch)
+
+
 async def runs_by_id(db: DbSession, ids: Sequence[str]) -> list[R.RunRecord]:
-    t = db.tables.runs
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, ids, db.dialect)))
-    return [R.run_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.RunRecord, "runs", "run_id", ids)
 
 
 async def nodes_by_key(db: DbSession, keys: Sequence[tuple[str, str]]) -> list[R.NodeRecord]:
     """Nodes are keyed per run: (run_id, node_id)."""
-    t = db.tables.nodes
-    rows = await db.all(select(t).where(in_pairs(t.c.run_id, t.c.node_id, keys, db.dialect)))
-    return [R.node_from_row(r, db.epoch) for r in rows]
+    def build() -> Select[Any]:
+        t = db.tables.nodes
+        return select(*_columns(t, R.NodeRecord)).where(_in_pairs(db, t.c.run_id, t.c.node_id))
+
+    if db.dialect == "postgresql":
+        prepared = _prepared(db, "nodes/key", build, ("firsts", "seconds"))
+        values: dict[str, Any] = {"firsts": [k[0] for k in keys], "seconds": [k[1] for k in keys]}
+    else:
+        prepared = _prepared(db, "nodes/key", build)
+        values = {"keys": orjson.dumps([list(k) for k in keys]).decode()}
+    return _records(R.NodeRecord, await db.fetch(prepared, values), db.epoch)
 
 
 async def nodes_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.NodeRecord]:
-    t = db.tables.nodes
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, run_ids, db.dialect))
-                        .order_by(t.c.run_id, t.c.sequence_in_pipeline, t.c.registered_at, t.c.node_id))
-    return [R.node_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.NodeRecord, "nodes", "run_id", run_ids,
+                         ("run_id", "sequence_in_pipeline", "registered_at", "node_id"))
 
 
 async def edges_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.EdgeRecord]:
-    t = db.tables.edges
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, run_ids, db.dialect))
-                        .order_by(t.c.run_id, t.c.created_at, t.c.edge_id))
-    return [R.edge_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.EdgeRecord, "edges", "run_id", run_ids, ("run_id", "created_at", "edge_id"))
 
 
 async def edges_by_id(db: DbSession, ids: Sequence[str]) -> list[R.EdgeRecord]:
-    t = db.tables.edges
-    rows = await db.all(select(t).where(in_keys(t.c.edge_id, ids, db.dialect)))
-    return [R.edge_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.EdgeRecord, "edges", "edge_id", ids)
 
 
 async def rows_by_id(db: DbSession, ids: Sequence[str]) -> list[R.RowRecord]:
-    t = db.tables.rows
-    rows = await db.all(select(t).where(in_keys(t.c.row_id, ids, db.dialect)))
-    return [R.row_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.RowRecord, "rows", "row_id", ids)
 
 
 async def tokens_by_id(db: DbSession, ids: Sequence[str]) -> list[R.TokenRecord]:
-    t = db.tables.tokens
-    rows = await db.all(select(t).where(in_keys(t.c.token_id, ids, db.dialect)))
-    return [R.token_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.TokenRecord, "tokens", "token_id", ids)
 
 
 async def tokens_of_rows(db: DbSession, row_ids: Sequence[str]) -> list[R.TokenRecord]:
-    t = db.tables.tokens
-    rows = await db.all(select(t).where(in_keys(t.c.row_id, row_ids, db.dialect))
-                        .order_by(t.c.row_id, t.c.created_at, t.c.token_id))
-    return [R.token_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.TokenRecord, "tokens", "row_id", row_ids, ("row_id", "created_at", "token_id"))
 
 
 async def parents_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.ParentLink]:
-    tp, tok = db.tables.token_parents, db.tables.tokens
-    # The outer join keeps a dangling parent reference visible (parent None) so it is reported
-    # instead of silently missing.
-    rows = await db.all(
-        select(tp.c.token_id.label("child_key"), tp.c.parent_token_id.label("parent_key"),
-               tp.c.ordinal.label("link_ordinal"), tok)
-        .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.parent_token_id))
-        .where(in_keys(tp.c.token_id, token_ids, db.dialect))
-        .order_by(tp.c.token_id, tp.c.ordinal))
-    return [R.ParentLink(r.child_key, r.parent_key, r.link_ordinal,
-                         None if r.token_id is None else R.token_from_row(r, db.epoch))
-            for r in rows]
+    def build() -> Select[Any]:
+        tp, tok = db.tables.token_parents, db.tables.tokens
+        # The outer join keeps a dangling parent reference visible (parent None) so it is
+        # reported instead of silently missing.
+        return (select(tp.c.token_id, tp.c.parent_token_id, tp.c.ordinal, *_columns(tok, R.TokenRecord))
+                .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.parent_token_id))
+                .where(_in_keys(db, tp.c.token_id))
+                .order_by(tp.c.token_id, tp.c.ordinal))
+
+    rows = await _fetch(db, "parents_of_tokens", build, token_ids)
+    found = [r for r in rows if r[3] is not None]
+    parents = iter(R.tokens_from_tuples(found, db.epoch, 3))
+    return [R.ParentLink(r[0], r[1], r[2], None if r[3] is None else next(parents)) for r in rows]
 
 
 async def children_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, int, R.TokenRecord]]:
     """(parent_token_id, ordinal, child) for each child of the given tokens."""
-    tp, tok = db.tables.token_parents, db.tables.tokens
-    rows = await db.all(
-        select(tp.c.parent_token_id.label("parent_key"), tp.c.ordinal.label("link_ordinal"), tok)
-        .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.token_id))
-        .where(in_keys(tp.c.parent_token_id, token_ids, db.dialect))
-        .order_by(tp.c.parent_token_id, tok.c.created_at, tp.c.token_id))
+    def build() -> Select[Any]:
+        tp, tok = db.tables.token_parents, db.tables.tokens
+        return (select(tp.c.parent_token_id, tp.c.ordinal, *_columns(tok, R.TokenRecord))
+                .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.token_id))
+                .where(_in_keys(db, tp.c.parent_token_id))
+                .order_by(tp.c.parent_token_id, tok.c.created_at, tp.c.token_id))
+
+    rows = await _fetch(db, "children_of_tokens", build, token_ids)
     out = []
     for r in rows:
-        if r.token_id is None:
-            raise AuditIntegrityError(f"token_parents[parent {r.parent_key}]",
+        if r[2] is None:
+            raise AuditIntegrityError(f"token_parents[parent {r[0]}]",
                                       "every child in token_parents must exist in tokens")
-        out.append((r.parent_key, r.link_ordinal, R.token_from_row(r, db.epoch)))
+        out.append((r[0], r[1], R.token_from_tuple(r[2:], db.epoch)))
     return out
 
 
 async def outcomes_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.OutcomeRecord]:
-    o = db.tables.token_outcomes
+    def build() -> Select[Any]:
+        o = db.tables.token_outcomes
+        columns = _outcome_columns(db)
+        if db.epoch < 29:
+            te = db.tables.transform_errors
+            # Epoch 2's `routed` is a gate route or an on_error route; the token's transform
+            # error destinations are the evidence, fetched in the same statement.
+            columns.append(select(_group_concat(te.c.destination, db.dialect))
+                           .where(te.c.token_id == o.c.token_id).scalar_subquery()
+                           .label("error_destinations"))
+        return (select(*columns).where(_in_keys(db, o.c.token_id))
+                .order_by(o.c.token_id, o.c.recorded_at, o.c.outcome_id))
+
+    rows = await _fetch(db, "outcomes_of_tokens", build, token_ids)
     if db.epoch >= 29:
-        rows = await db.all(select(o).where(in_keys(o.c.token_id, token_ids, db.dialect))
-                            .order_by(o.c.token_id, o.c.recorded_at, o.c.outcome_id))
-        return [R.outcome_from_row(r, db.epoch) for r in rows]
-    te = db.tables.transform_errors
-    # Epoch 2's `routed` is a gate route or an on_error route; the token's transform error
-    # destinations are the evidence, fetched in the same statement.
-    destinations = (select(_group_concat(te.c.destination, db.dialect))
-                    .where(te.c.token_id == o.c.token_id).scalar_subquery().label("error_destinations"))
-    rows = await db.all(select(o, destinations).where(in_keys(o.c.token_id, token_ids, db.dialect))
-                        .order_by(o.c.token_id, o.c.recorded_at, o.c.outcome_id))
-    return [R.outcome_from_row(r, db.epoch, r.error_destinations) for r in rows]
+        return [R.outcome_from_tuple(r, db.epoch) for r in rows]
+    return [R.outcome_from_tuple(r, db.epoch, r[-1]) for r in rows]
 
 
 async def node_states_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.NodeStateRecord]:
-    s = db.tables.node_states
-    rows = await db.all(select(s).where(in_keys(s.c.token_id, token_ids, db.dialect))
-                        .order_by(s.c.token_id, s.c.step_index, s.c.attempt))
-    return [R.node_state_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.NodeStateRecord, "node_states", "token_id", token_ids,
+                         ("token_id", "step_index", "attempt"))
 
 
 async def node_states_by_id(db: DbSession, ids: Sequence[str]) -> list[R.NodeStateRecord]:
-    s = db.tables.node_states
-    rows = await db.all(select(s).where(in_keys(s.c.state_id, ids, db.dialect)))
-    return [R.node_state_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.NodeStateRecord, "node_states", "state_id", ids)
 
 
 async def calls_by_id(db: DbSession, ids: Sequence[str]) -> list[R.CallRecord]:
-    c = db.tables.calls
-    rows = await db.all(select(c).where(in_keys(c.c.call_id, ids, db.dialect)))
-    return [R.call_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.CallRecord, "calls", "call_id", ids)
 
 
 async def calls_of_states(db: DbSession, state_ids: Sequence[str]) -> list[R.CallRecord]:
-    c = db.tables.calls
-    rows = await db.all(select(c).where(in_keys(c.c.state_id, state_ids, db.dialect))
-                        .order_by(c.c.state_id, c.c.call_index))
-    return [R.call_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.CallRecord, "calls", "state_id", state_ids, ("state_id", "call_index"))
 
 
 async def calls_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, R.CallRecord]]:
     """All calls of each token's node states, in state then call order."""
-    c, s = db.tables.calls, db.tables.node_states
-    rows = await db.all(
-        select(s.c.token_id.label("owner_token_id"), c)
-        .select_from(c.join(s, s.c.state_id == c.c.state_id))
-        .where(in_keys(s.c.token_id, token_ids, db.dialect))
-        .order_by(s.c.token_id, s.c.step_index, s.c.attempt, c.c.call_index))
-    return [(r.owner_token_id, R.call_from_row(r, db.epoch)) for r in rows]
+    def build() -> Select[Any]:
+        c, s = db.tables.calls, db.tables.node_states
+        return (select(s.c.token_id, *_columns(c, R.CallRecord))
+                .select_from(c.join(s, s.c.state_id == c.c.state_id))
+                .where(_in_keys(db, s.c.token_id))
+                .order_by(s.c.token_id, s.c.step_index, s.c.attempt, c.c.call_index))
+
+    rows = await _fetch(db, "calls_of_tokens", build, token_ids)
+    return [(r[0], R.call_from_tuple(r[1:], db.epoch)) for r in rows]
 
 
 async def calls_of_operations(db: DbSession, operation_ids: Sequence[str]) -> list[R.CallRecord]:
-    c = db.tables.calls
-    rows = await db.all(select(c).where(in_keys(c.c.operation_id, operation_ids, db.dialect))
-                        .order_by(c.c.operation_id, c.c.call_index))
-    return [R.call_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.CallRecord, "calls", "operation_id", operation_ids,
+                         ("operation_id", "call_index"))
 
 
 async def routing_events_of_states(db: DbSession, state_ids: Sequence[str]) -> list[R.RoutingEventRecord]:
-    e = db.tables.routing_events
-    rows = await db.all(select(e).where(in_keys(e.c.state_id, state_ids, db.dialect))
-                        .order_by(e.c.state_id, e.c.routing_group_id, e.c.ordinal))
-    return [R.routing_event_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.RoutingEventRecord, "routing_events", "state_id", state_ids,
+                         ("state_id", "routing_group_id", "ordinal"))
 
 
 async def routing_events_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, R.RoutingEventRecord]]:
-    e, s = db.tables.routing_events, db.tables.node_states
-    rows = await db.all(
-        select(s.c.token_id.label("owner_token_id"), e)
-        .select_from(e.join(s, s.c.state_id == e.c.state_id))
-        .where(in_keys(s.c.token_id, token_ids, db.dialect))
-        .order_by(s.c.token_id, s.c.step_index, s.c.attempt, e.c.ordinal))
-    return [(r.owner_token_id, R.routing_event_from_row(r, db.epoch)) for r in rows]
+    def build() -> Select[Any]:
+        e, s = db.tables.routing_events, db.tables.node_states
+        return (select(s.c.token_id, *_columns(e, R.RoutingEventRecord))
+                .select_from(e.join(s, s.c.state_id == e.c.state_id))
+                .where(_in_keys(db, s.c.token_id))
+                .order_by(s.c.token_id, s.c.step_index, s.c.attempt, e.c.ordinal))
+
+    rows = await _fetch(db, "routing_events_of_tokens", build, token_ids)
+    mapper = R.tuple_mapper(R.RoutingEventRecord, db.epoch)
+    return [(r[0], mapper(r[1:])) for r in rows]
 
 
 async def operations_by_id(db: DbSession, ids: Sequence[str]) -> list[R.OperationRecord]:
-    t = db.tables.operations
-    rows = await db.all(select(t).where(in_keys(t.c.operation_id, ids, db.dialect)))
-    return [R.operation_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.OperationRecord, "operations", "operation_id", ids)
 
 
 async def operations_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.OperationRecord]:
-    t = db.tables.operations
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, run_ids, db.dialect))
-                        .order_by(t.c.run_id, t.c.started_at, t.c.operation_id))
-    return [R.operation_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.OperationRecord, "operations", "run_id", run_ids,
+                         ("run_id", "started_at", "operation_id"))
 
 
 async def batches_by_id(db: DbSession, ids: Sequence[str]) -> list[R.BatchRecord]:
-    b = db.tables.batches
-    rows = await db.all(select(b).where(in_keys(b.c.batch_id, ids, db.dialect)))
-    return [R.batch_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.BatchRecord, "batches", "batch_id", ids)
 
 
 async def batch_members_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[R.BatchMemberRecord]:
-    m = db.tables.batch_members
-    rows = await db.all(select(m.c.batch_id, m.c.token_id, m.c.ordinal)
-                        .where(in_keys(m.c.batch_id, batch_ids, db.dialect))
-                        .order_by(m.c.batch_id, m.c.ordinal))
-    return [R.BatchMemberRecord(r.batch_id, r.token_id, r.ordinal) for r in rows]
+    def build() -> Select[Any]:
+        m = db.tables.batch_members
+        return (select(m.c.batch_id, m.c.token_id, m.c.ordinal).where(_in_keys(db, m.c.batch_id))
+                .order_by(m.c.batch_id, m.c.ordinal))
+
+    rows = await _fetch(db, "batch_members_of_batches", build, batch_ids)
+    return [R.BatchMemberRecord(r[0], r[1], r[2]) for r in rows]
 
 
 async def batches_of_member_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, int, R.BatchRecord]]:
     """(member token id, ordinal, batch) for every batch a token was a member of."""
-    m, b = db.tables.batch_members, db.tables.batches
-    rows = await db.all(
-        select(m.c.token_id.label("member_token_id"), m.c.ordinal.label("member_ordinal"), b)
-        .select_from(m.join(b, b.c.batch_id == m.c.batch_id))
-        .where(in_keys(m.c.token_id, token_ids, db.dialect))
-        .order_by(m.c.token_id, b.c.created_at, b.c.batch_id))
-    return [(r.member_token_id, r.member_ordinal, R.batch_from_row(r, db.epoch)) for r in rows]
+    def build() -> Select[Any]:
+        m, b = db.tables.batch_members, db.tables.batches
+        return (select(m.c.token_id, m.c.ordinal, *_columns(b, R.BatchRecord))
+                .select_from(m.join(b, b.c.batch_id == m.c.batch_id))
+                .where(_in_keys(db, m.c.token_id))
+                .order_by(m.c.token_id, b.c.created_at, b.c.batch_id))
+
+    rows = await _fetch(db, "batches_of_member_tokens", build, token_ids)
+    mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
+    return [(r[0], r[1], mapper(r[2:])) for r in rows]
 
 
 async def outputs_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[tuple[str, R.TokenRecord]]:
@@ -230,32 +324,66 @@ async def outputs_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[tu
     (epoch 2: the triggering or first member; epoch 29: the first). A consumed member has no
     other children, so the children of a batch's members are exactly its outputs.
     """
-    m, tp, tok = db.tables.batch_members, db.tables.token_parents, db.tables.tokens
-    rows = await db.all(
-        select(m.c.batch_id.label("owner_batch_id"), tok)
-        .select_from(m.join(tp, tp.c.parent_token_id == m.c.token_id)
-                     .join(tok, tok.c.token_id == tp.c.token_id))
-        .where(in_keys(m.c.batch_id, batch_ids, db.dialect))
-        .where(tok.c.expand_group_id.is_not(None))
-        .order_by(m.c.batch_id, tok.c.created_at, tok.c.token_id))
-    return [(r.owner_batch_id, R.token_from_row(r, db.epoch)) for r in rows]
+    def build() -> Select[Any]:
+        m, tp, tok = db.tables.batch_members, db.tables.token_parents, db.tables.tokens
+        return (select(m.c.batch_id, *_columns(tok, R.TokenRecord))
+                .select_from(m.join(tp, tp.c.parent_token_id == m.c.token_id)
+                             .join(tok, tok.c.token_id == tp.c.token_id))
+                .where(_in_keys(db, m.c.batch_id))
+                .where(tok.c.expand_group_id.is_not(None))
+                .order_by(m.c.batch_id, tok.c.created_at, tok.c.token_id))
+
+    rows = await _fetch(db, "outputs_of_batches", build, batch_ids)
+    tokens = R.tokens_from_tuples(rows, db.epoch, 1)
+    return [(r[0], t) for r, t in zip(rows, tokens, strict=True)]
 
 
 async def producing_batches_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, R.BatchRecord]]:
     """(output token id, batch) for tokens an aggregation flush produced."""
-    tp, m, b, tok = (db.tables.token_parents, db.tables.batch_members, db.tables.batches,
-                     db.tables.tokens)
-    stmt = (select(tp.c.token_id.label("output_token_id"), b)
-            .select_from(tp.join(tok, tok.c.token_id == tp.c.token_id)
-                         .join(m, m.c.token_id == tp.c.parent_token_id)
-                         .join(b, b.c.batch_id == m.c.batch_id))
-            .where(in_keys(tp.c.token_id, token_ids, db.dialect))
-            .where(tok.c.expand_group_id.is_not(None)))
+    def build() -> Select[Any]:
+        tp, m, b, tok = (db.tables.token_parents, db.tables.batch_members, db.tables.batches,
+                         db.tables.tokens)
+        stmt = (select(tp.c.token_id, *_columns(b, R.BatchRecord))
+                .select_from(tp.join(tok, tok.c.token_id == tp.c.token_id)
+                             .join(m, m.c.token_id == tp.c.parent_token_id)
+                             .join(b, b.c.batch_id == m.c.batch_id))
+                .where(_in_keys(db, tp.c.token_id))
+                .where(tok.c.expand_group_id.is_not(None)))
+        if db.epoch >= 29:
+            # epoch 29 records the link itself; require it to agree with the parent's batch.
+            stmt = stmt.where(b.c.expansion_group_id == tok.c.expand_group_id)
+        return stmt.order_by(tp.c.token_id, b.c.created_at)
+
+    rows = await _fetch(db, "producing_batches_of_tokens", build, token_ids)
+    mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
+    return [(r[0], mapper(r[1:])) for r in rows]
+
+
+def _validation_errors_sqlite(db: DbSession) -> ClauseElement:
+    """SQLite: the rows' validation errors, visiting each error once.
+
+    Matching inside a join from `rows` would compare every asked row with every error of the
+    run (validation_errors has no index on row_id or row_hash), 50 ms for 1,000 rows of a
+    25,000-row run. The asked rows are materialized, and each error looks its rows up there
+    (CROSS JOIN makes SQLite keep that order). The two match kinds are disjoint (row_id set or
+    not), so their UNION ALL is exactly the one join on their disjunction.
+    """
+    v = db.tables.validation_errors
+    columns = ", ".join(f"v.{c}" if c in v.c else f"NULL AS {c}" for c in R.COLUMNS[R.ValidationErrorRecord])
+    hash_match = "v.row_hash = k.source_data_hash AND v.run_id = k.run_id"
+    parts = []
     if db.epoch >= 29:
-        # epoch 29 records the link itself; require it to agree with the parent's batch.
-        stmt = stmt.where(b.c.expansion_group_id == tok.c.expand_group_id)
-    rows = await db.all(stmt.order_by(tp.c.token_id, b.c.created_at))
-    return [(r.output_token_id, R.batch_from_row(r, db.epoch)) for r in rows]
+        parts.append(f"SELECT k.row_id AS owner_row_id, 1 AS by_id, {columns} "
+                     "FROM validation_errors AS v CROSS JOIN k ON v.row_id = k.row_id")
+        hash_match = "v.row_id IS NULL AND " + hash_match
+    parts.append(f"SELECT k.row_id AS owner_row_id, 0 AS by_id, {columns} "
+                 f"FROM validation_errors AS v CROSS JOIN k ON {hash_match}")
+    # MATERIALIZED (SQLite 3.35+) keeps the planner from folding k back into the joins.
+    materialized = "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else ""
+    sql = (f"WITH k AS {materialized}(SELECT row_id, source_data_hash, run_id FROM rows "
+           "WHERE row_id IN (SELECT value FROM json_each(:keys))) "
+           f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY owner_row_id, created_at, error_id")
+    return text(sql).bindparams(bindparam("keys", type_=String))
 
 
 async def validation_errors_of_rows(db: DbSession, row_ids: Sequence[str]) -> list[tuple[str, str, R.ValidationErrorRecord]]:
@@ -264,29 +392,29 @@ async def validation_errors_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
     Epoch 2 links them only by content hash, so rows with identical content share errors;
     epoch 29 links by row_id and, like ELSPETH's explain, falls back to the hash.
     """
-    v, rw = db.tables.validation_errors, db.tables.rows
-    hash_match = and_(v.c.row_hash == rw.c.source_data_hash, v.c.run_id == rw.c.run_id)
-    if db.epoch >= 29:
-        by_id = v.c.row_id == rw.c.row_id
-        cond = or_(by_id, and_(v.c.row_id.is_(None), hash_match))
-        rows = await db.all(
-            select(rw.c.row_id.label("owner_row_id"), v.c.row_id.is_not(None).label("by_id"), v)
-            .select_from(rw.join(v, cond)).where(in_keys(rw.c.row_id, row_ids, db.dialect))
-            .order_by(rw.c.row_id, v.c.created_at, v.c.error_id))
-        return [(r.owner_row_id, "ROW_ID" if r.by_id else "ROW_HASH",
-                 R.validation_error_from_row(r, db.epoch)) for r in rows]
-    rows = await db.all(
-        select(rw.c.row_id.label("owner_row_id"), v)
-        .select_from(rw.join(v, hash_match)).where(in_keys(rw.c.row_id, row_ids, db.dialect))
-        .order_by(rw.c.row_id, v.c.created_at, v.c.error_id))
-    return [(r.owner_row_id, "ROW_HASH", R.validation_error_from_row(r, db.epoch)) for r in rows]
+    def build() -> ClauseElement:
+        if db.dialect == "sqlite":
+            return _validation_errors_sqlite(db)
+        v, rw = db.tables.validation_errors, db.tables.rows
+        columns = _columns(v, R.ValidationErrorRecord)
+        hash_match = and_(v.c.row_hash == rw.c.source_data_hash, v.c.run_id == rw.c.run_id)
+        if db.epoch >= 29:
+            cond = or_(v.c.row_id == rw.c.row_id, and_(v.c.row_id.is_(None), hash_match))
+            by_id: ColumnElement[bool] = v.c.row_id.is_not(None)
+        else:
+            cond, by_id = hash_match, literal(False)
+        return (select(rw.c.row_id, by_id.label("by_id"), *columns)
+                .select_from(rw.join(v, cond)).where(_in_keys(db, rw.c.row_id))
+                .order_by(rw.c.row_id, v.c.created_at, v.c.error_id))
+
+    rows = await _fetch(db, "validation_errors_of_rows", build, row_ids)
+    mapper = R.tuple_mapper(R.ValidationErrorRecord, db.epoch)
+    return [(r[0], "ROW_ID" if r[1] else "ROW_HASH", mapper(r[2:])) for r in rows]
 
 
 async def transform_errors_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.TransformErrorRecord]:
-    t = db.tables.transform_errors
-    rows = await db.all(select(t).where(in_keys(t.c.token_id, token_ids, db.dialect))
-                        .order_by(t.c.token_id, t.c.created_at, t.c.error_id))
-    return [R.transform_error_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.TransformErrorRecord, "transform_errors", "token_id", token_ids,
+                         ("token_id", "created_at", "error_id"))
 
 
 async def artifacts_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, R.ArtifactRecord]]:
@@ -295,46 +423,43 @@ async def artifacts_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[t
     epoch 2: artifacts.produced_by_state_id -> the token's sink state; epoch 29:
     sink_effect_members -> sink_effects -> artifacts.
     """
-    a = db.tables.artifacts
-    if db.epoch >= 29:
-        sem = db.tables.sink_effect_members
-        assert sem is not None
-        stmt = (select(sem.c.token_id.label("owner_token_id"), a)
-                .select_from(sem.join(a, a.c.sink_effect_id == sem.c.effect_id))
-                .where(in_keys(sem.c.token_id, token_ids, db.dialect))
-                .distinct())
-        key = sem.c.token_id
-    else:
-        s = db.tables.node_states
-        stmt = (select(s.c.token_id.label("owner_token_id"), a)
-                .select_from(s.join(a, a.c.produced_by_state_id == s.c.state_id))
-                .where(in_keys(s.c.token_id, token_ids, db.dialect)))
-        key = s.c.token_id
-    rows = await db.all(stmt.order_by(key, a.c.created_at, a.c.artifact_id))
-    return [(r.owner_token_id, R.artifact_from_row(r, db.epoch)) for r in rows]
+    def build() -> Select[Any]:
+        a = db.tables.artifacts
+        columns = _columns(a, R.ArtifactRecord)
+        if db.epoch >= 29:
+            sem = db.tables.sink_effect_members
+            assert sem is not None
+            stmt = (select(sem.c.token_id, *columns)
+                    .select_from(sem.join(a, a.c.sink_effect_id == sem.c.effect_id))
+                    .where(_in_keys(db, sem.c.token_id))
+                    .distinct())
+            key = sem.c.token_id
+        else:
+            s = db.tables.node_states
+            stmt = (select(s.c.token_id, *columns)
+                    .select_from(s.join(a, a.c.produced_by_state_id == s.c.state_id))
+                    .where(_in_keys(db, s.c.token_id)))
+            key = s.c.token_id
+        return stmt.order_by(key, a.c.created_at, a.c.artifact_id)
+
+    rows = await _fetch(db, "artifacts_of_tokens", build, token_ids)
+    return [(r[0], R.artifact_from_tuple(r[1:], db.epoch)) for r in rows]
 
 
 async def checkpoints_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.CheckpointRecord]:
-    t = db.tables.checkpoints
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, run_ids, db.dialect))
-                        .order_by(t.c.run_id, t.c.sequence_number))
-    return [R.checkpoint_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.CheckpointRecord, "checkpoints", "run_id", run_ids, ("run_id", "sequence_number"))
 
 
 async def preflight_results_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.PreflightResultRecord]:
-    t = db.tables.preflight_results
-    rows = await db.all(select(t).where(in_keys(t.c.run_id, run_ids, db.dialect))
-                        .order_by(t.c.run_id, t.c.created_at, t.c.result_id))
-    return [R.preflight_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.PreflightResultRecord, "preflight_results", "run_id", run_ids,
+                         ("run_id", "created_at", "result_id"))
 
 
 async def scheduler_events_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.SchedulerEventRecord]:
-    t = db.tables.scheduler_events
-    if t is None:
+    if db.tables.scheduler_events is None:
         return []
-    rows = await db.all(select(t).where(in_keys(t.c.token_id, token_ids, db.dialect))
-                        .order_by(t.c.token_id, t.c.recorded_at, t.c.event_id))
-    return [R.scheduler_event_from_row(r, db.epoch) for r in rows]
+    return await _by_key(db, R.SchedulerEventRecord, "scheduler_events", "token_id", token_ids,
+                         ("token_id", "recorded_at", "event_id"))
 
 
 async def terminal_outcomes_of_rows(db: DbSession, row_ids: Sequence[str]) -> list[tuple[str, str, str | None]]:
@@ -342,14 +467,16 @@ async def terminal_outcomes_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
 
     explain() by row resolves its token from these, like ELSPETH's get_token_outcomes_for_row.
     """
-    o, tok = db.tables.token_outcomes, db.tables.tokens
-    terminal = o.c.completed == 1 if db.epoch >= 29 else o.c.is_terminal == 1
-    rows = await db.all(
-        select(tok.c.row_id, o.c.token_id, o.c.sink_name)
-        .select_from(o.join(tok, tok.c.token_id == o.c.token_id))
-        .where(in_keys(tok.c.row_id, row_ids, db.dialect)).where(terminal)
-        .order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id))
-    return [(r.row_id, r.token_id, r.sink_name) for r in rows]
+    def build() -> Select[Any]:
+        o, tok = db.tables.token_outcomes, db.tables.tokens
+        terminal = o.c.completed == 1 if db.epoch >= 29 else o.c.is_terminal == 1
+        return (select(tok.c.row_id, o.c.token_id, o.c.sink_name)
+                .select_from(o.join(tok, tok.c.token_id == o.c.token_id))
+                .where(_in_keys(db, tok.c.row_id)).where(terminal)
+                .order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id))
+
+    rows = await _fetch(db, "terminal_outcomes_of_rows", build, row_ids)
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple[str, str, int]]:
@@ -360,28 +487,31 @@ async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple
     node are not crossings). An edge with routing events is counted by them alone, so a token
     moved by a gate is not counted twice.
     """
-    s, re_, e = db.tables.node_states, db.tables.routing_events, db.tables.edges
-    routed = (select(s.c.run_id, re_.c.edge_id, func.count().label("n"))
-              .select_from(re_.join(s, s.c.state_id == re_.c.state_id))
-              .where(in_keys(s.c.run_id, run_ids, db.dialect))
-              .group_by(s.c.run_id, re_.c.edge_id))
-    prev = func.lag(s.c.node_id).over(partition_by=s.c.token_id, order_by=(s.c.step_index, s.c.attempt))
-    seq = (select(s.c.run_id, s.c.token_id, s.c.node_id, prev.label("prev_node"))
-           .where(in_keys(s.c.run_id, run_ids, db.dialect)).subquery())
-    # A token's first state was reached from where its (first) parent ended: a merged token
-    # leaves the coalesce node, an expansion child leaves the expanding transform.
-    tp, ps = db.tables.token_parents, s.alias("parent_state")
-    parent_end = (select(ps.c.node_id).select_from(ps.join(tp, tp.c.parent_token_id == ps.c.token_id))
-                  .where(tp.c.token_id == seq.c.token_id, tp.c.ordinal == 0)
-                  .order_by(ps.c.step_index.desc(), ps.c.attempt.desc()).limit(1).scalar_subquery())
-    steps = select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
-                   func.coalesce(seq.c.prev_node, parent_end).label("from_node")).subquery()
-    crossed = (select(e.c.run_id, e.c.edge_id, func.count(func.distinct(steps.c.token_id)).label("n"))
-               .select_from(steps.join(e, and_(e.c.run_id == steps.c.run_id,
-                                               e.c.from_node_id == steps.c.from_node,
-                                               e.c.to_node_id == steps.c.node_id)))
-               .where(steps.c.from_node != steps.c.node_id)
-               .where(~exists().where(re_.c.edge_id == e.c.edge_id))
-               .group_by(e.c.run_id, e.c.edge_id))
-    rows = await db.all(routed.union_all(crossed))
+    def build() -> ClauseElement:
+        s, re_, e = db.tables.node_states, db.tables.routing_events, db.tables.edges
+        routed = (select(s.c.run_id, re_.c.edge_id, func.count().label("n"))
+                  .select_from(re_.join(s, s.c.state_id == re_.c.state_id))
+                  .where(_in_keys(db, s.c.run_id))
+                  .group_by(s.c.run_id, re_.c.edge_id))
+        prev = func.lag(s.c.node_id).over(partition_by=s.c.token_id, order_by=(s.c.step_index, s.c.attempt))
+        seq = (select(s.c.run_id, s.c.token_id, s.c.node_id, prev.label("prev_node"))
+               .where(_in_keys(db, s.c.run_id)).subquery())
+        # A token's first state was reached from where its (first) parent ended: a merged token
+        # leaves the coalesce node, an expansion child leaves the expanding transform.
+        tp, ps = db.tables.token_parents, s.alias("parent_state")
+        parent_end = (select(ps.c.node_id).select_from(ps.join(tp, tp.c.parent_token_id == ps.c.token_id))
+                      .where(tp.c.token_id == seq.c.token_id, tp.c.ordinal == 0)
+                      .order_by(ps.c.step_index.desc(), ps.c.attempt.desc()).limit(1).scalar_subquery())
+        steps = select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
+                       func.coalesce(seq.c.prev_node, parent_end).label("from_node")).subquery()
+        crossed = (select(e.c.run_id, e.c.edge_id, func.count(func.distinct(steps.c.token_id)).label("n"))
+                   .select_from(steps.join(e, and_(e.c.run_id == steps.c.run_id,
+                                                   e.c.from_node_id == steps.c.from_node,
+                                                   e.c.to_node_id == steps.c.node_id)))
+                   .where(steps.c.from_node != steps.c.node_id)
+                   .where(~exists().where(re_.c.edge_id == e.c.edge_id))
+                   .group_by(e.c.run_id, e.c.edge_id))
+        return union_all(routed, crossed)
+
+    rows = await _fetch(db, "edge_token_counts", build, run_ids)
     return [(r[0], r[1], int(r[2])) for r in rows]

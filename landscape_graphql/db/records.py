@@ -8,6 +8,9 @@ and the rule. Nothing is coerced or dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -37,6 +40,7 @@ from .enums import (
 )
 
 E = TypeVar("E", bound=Enum)
+T = TypeVar("T")
 Row = Any  # a SQLAlchemy Row: attribute access by column name
 
 
@@ -647,3 +651,306 @@ def scheduler_event_from_row(r: Row, epoch: int) -> SchedulerEventRecord:
         to_status=r.to_status, from_attempt=r.from_attempt, to_attempt=r.to_attempt,
         recorded_at=_ts(r.recorded_at), context_json=r.context_json,
     )
+
+
+# ---------------------------------------------------------------- positional mapping
+#
+# The hot path. The queries select each record's stored columns in a fixed order (`COLUMNS`
+# below; NULL where an epoch lacks the column), so a row maps by position whatever the driver
+# returned: a sqlite3 tuple, an asyncpg Record or a SQLAlchemy Row. The rules are the ones
+# above, checked in the same order with the same errors; only the cost differs. At hundreds of
+# thousands of rows per export these costs dominate: a frozen dataclass's __init__ spends
+# ~150 ns per field in object.__setattr__, an Enum call ~0.5 µs, datetime.replace ~1 µs.
+
+COLUMNS: dict[type, tuple[str, ...]] = {
+    RunRecord: ("run_id", "status", "started_at", "completed_at", "config_hash", "settings_json",
+                "reproducibility_grade", "canonical_version", "export_status", "export_error",
+                "exported_at", "export_format", "export_sink", "llm_call_count"),
+    NodeRecord: ("node_id", "run_id", "plugin_name", "node_type", "plugin_version", "determinism",
+                 "config_hash", "config_json", "schema_hash", "sequence_in_pipeline", "registered_at",
+                 "schema_mode"),
+    EdgeRecord: ("edge_id", "run_id", "from_node_id", "to_node_id", "label", "default_mode",
+                 "created_at"),
+    RowRecord: ("row_id", "run_id", "source_node_id", "row_index", "source_row_index",
+                "ingest_sequence", "source_data_hash", "source_data_ref", "created_at"),
+    TokenRecord: ("token_id", "row_id", "run_id", "fork_group_id", "join_group_id",
+                  "expand_group_id", "branch_name", "step_in_pipeline", "token_data_ref",
+                  "created_at"),
+    NodeStateRecord: ("state_id", "token_id", "run_id", "node_id", "step_index", "attempt", "status",
+                      "input_hash", "output_hash", "context_before_json", "context_after_json",
+                      "duration_ms", "error_json", "success_reason_json", "started_at",
+                      "completed_at"),
+    RoutingEventRecord: ("event_id", "state_id", "edge_id", "routing_group_id", "ordinal", "mode",
+                         "reason_hash", "reason_ref", "created_at"),
+    CallRecord: ("call_id", "state_id", "operation_id", "call_index", "call_type", "status",
+                 "request_hash", "request_ref", "response_hash", "response_ref",
+                 "resolved_prompt_template_hash", "error_json", "latency_ms", "created_at"),
+    OperationRecord: ("operation_id", "run_id", "node_id", "operation_type", "sink_effect_id",
+                      "started_at", "completed_at", "status", "input_data_ref", "input_data_hash",
+                      "output_data_ref", "output_data_hash", "error_message", "duration_ms"),
+    ArtifactRecord: ("artifact_id", "run_id", "produced_by_state_id", "sink_effect_id",
+                     "sink_node_id", "artifact_type", "path_or_uri", "content_hash", "size_bytes",
+                     "idempotency_key", "created_at"),
+    BatchRecord: ("batch_id", "run_id", "aggregation_node_id", "aggregation_state_id",
+                  "expansion_group_id", "retry_of_batch_id", "trigger_reason", "trigger_type",
+                  "attempt", "status", "created_at", "completed_at"),
+    ValidationErrorRecord: ("error_id", "run_id", "node_id", "row_id", "row_hash", "row_data_json",
+                            "error", "schema_mode", "destination", "created_at", "violation_type",
+                            "original_field_name", "normalized_field_name", "expected_type",
+                            "actual_type"),
+    TransformErrorRecord: ("error_id", "run_id", "token_id", "transform_id", "row_hash",
+                           "row_data_json", "error_details_json", "destination", "created_at"),
+    CheckpointRecord: ("checkpoint_id", "run_id", "token_id", "node_id", "sequence_number",
+                       "created_at", "upstream_topology_hash", "format_version"),
+    PreflightResultRecord: ("result_id", "run_id", "result_type", "name", "result_json",
+                            "created_at"),
+    SchedulerEventRecord: ("event_id", "run_id", "token_id", "work_item_id", "node_id",
+                           "event_type", "from_status", "to_status", "from_attempt", "to_attempt",
+                           "recorded_at", "context_json"),
+}
+
+# Outcomes store both epochs' views in different columns; the mapper derives the rest.
+OUTCOME_COLUMNS = ("outcome_id", "run_id", "token_id", "outcome", "path", "terminal_flag",
+                   "recorded_at", "sink_name", "batch_id", "fork_group_id", "join_group_id",
+                   "expand_group_id", "error_hash", "context_json", "expected_branches_json")
+_OUTCOME_INDEX = {name: i for i, name in enumerate(OUTCOME_COLUMNS)}
+
+_from_iso = datetime.fromisoformat
+
+
+def ts_value(value: Any) -> datetime:
+    """`_ts` of a stored timestamp, parsing SQLite's text as SQLAlchemy would (fromisoformat).
+
+    SQLite text is naive UTC, so parsing it with an explicit +00:00 gives the same value as
+    parsing then `replace(tzinfo=UTC)`, in one C call. Text that already carries an offset (or
+    is no timestamp at all) fails that parse and takes the general route.
+    """
+    if type(value) is str:
+        try:
+            return _from_iso(value + "+00:00")
+        except ValueError:
+            return _ts(_from_iso(value))
+    return _ts(value)
+
+
+def opt_ts_value(value: Any) -> datetime | None:
+    return None if value is None else ts_value(value)
+
+
+@functools.cache
+def _member_table(kind: type[Enum], epoch: int) -> dict[Any, Enum]:
+    return {m.value: m for m in kind if EPOCH_ONLY.get(m, epoch) == epoch}
+
+
+def _members(kind: type[E], epoch: int) -> dict[Any, E]:
+    """The stored values of `kind` legal in `epoch`, with their members."""
+    return _member_table(kind, epoch)  # type: ignore[return-value]
+
+
+def _constructor(cls: type[T]) -> Callable[..., T]:
+    """A positional constructor for a frozen slotted dataclass that sets its slots directly.
+
+    Equivalent to `cls(*values)` for these classes (no defaults, no __post_init__); the
+    instance is as frozen as any other.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    setters = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
+    body = "".join(f"    _set_{n}(o, {n})\n" for n in names)
+    source = f"def new({', '.join(names)}):\n    o = _new(_cls)\n{body}    return o\n"
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(source, namespace)
+    return namespace["new"]  # type: ignore[no-any-return]
+
+
+# How each converted field is read, per record type: "ts" / "opt_ts" timestamps, or an enum
+# (optional when the column may be NULL) with the column name its error message uses. The
+# record string of an error is built only when one is raised.
+_Conversion = tuple[str, type[Enum] | None]
+_CONVERSIONS: dict[type, dict[str, _Conversion]] = {
+    RunRecord: {"status": ("enum", RunStatus), "started_at": ("ts", None),
+                "completed_at": ("opt_ts", None), "exported_at": ("opt_ts", None)},
+    NodeRecord: {"node_type": ("enum", NodeType), "determinism": ("enum", Determinism),
+                 "registered_at": ("ts", None)},
+    EdgeRecord: {"default_mode": ("enum", RoutingMode), "created_at": ("ts", None)},
+    RowRecord: {"created_at": ("ts", None)},
+    TokenRecord: {"created_at": ("ts", None)},
+    NodeStateRecord: {"status": ("enum", NodeStateStatus), "started_at": ("ts", None),
+                      "completed_at": ("opt_ts", None)},
+    RoutingEventRecord: {"mode": ("enum", RoutingMode), "created_at": ("ts", None)},
+    CallRecord: {"call_type": ("enum", CallType), "status": ("enum", CallStatus),
+                 "created_at": ("ts", None)},
+    OperationRecord: {"operation_type": ("enum", OperationType), "started_at": ("ts", None),
+                      "completed_at": ("opt_ts", None), "status": ("enum", OperationStatus)},
+    ArtifactRecord: {"created_at": ("ts", None)},
+    BatchRecord: {"trigger_type": ("opt_enum", TriggerType), "status": ("enum", BatchStatus),
+                  "created_at": ("ts", None), "completed_at": ("opt_ts", None)},
+    ValidationErrorRecord: {"created_at": ("ts", None)},
+    TransformErrorRecord: {"created_at": ("ts", None)},
+    CheckpointRecord: {"created_at": ("ts", None)},
+    PreflightResultRecord: {"result_type": ("enum", PreflightResultType), "created_at": ("ts", None)},
+    SchedulerEventRecord: {"recorded_at": ("ts", None)},
+}
+
+# The record string an error names, from the row (as in the mappers above).
+_RECORD_NAMES: dict[type, Callable[[Any], str]] = {
+    RunRecord: lambda t: f"runs[{t[0]}]",
+    NodeRecord: lambda t: f"nodes[{t[1]}/{t[0]}]",
+    EdgeRecord: lambda t: f"edges[{t[0]}]",
+    NodeStateRecord: lambda t: f"node_states[{t[0]}]",
+    RoutingEventRecord: lambda t: f"routing_events[{t[0]}]",
+    CallRecord: lambda t: f"calls[{t[0]}]",
+    OperationRecord: lambda t: f"operations[{t[0]}]",
+    BatchRecord: lambda t: f"batches[{t[0]}]",
+    PreflightResultRecord: lambda t: f"preflight_results[{t[0]}]",
+}
+
+
+def tuple_mapper(cls: type[T], epoch: int) -> Callable[[Any], T]:
+    """row -> record for a row laid out as `COLUMNS[cls]`, with the conversions and checks of
+    the record's `*_from_row`, in the same order."""
+    return _tuple_mapper(cls, epoch)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _tuple_mapper(cls: type, epoch: int) -> Callable[[Any], Any]:
+    names = COLUMNS[cls]
+    conversions = _CONVERSIONS.get(cls, {})
+    namespace: dict[str, Any] = {
+        "_new": _constructor(cls), "_ts": ts_value, "_opt_ts": opt_ts_value, "_enum": _enum,
+        "_opt_enum": _opt_enum, "_epoch": epoch, "_rec": _RECORD_NAMES.get(cls),
+    }
+    lines: list[str] = []
+    for i, name in enumerate(names):
+        how, kind = conversions.get(name, ("", None))
+        if how in ("ts", "opt_ts"):
+            lines.append(f"    v{i} = _{how}(t[{i}])")
+        elif how in ("enum", "opt_enum"):
+            assert kind is not None
+            namespace[f"_K{i}"], namespace[f"_M{i}"] = kind, _members(kind, epoch)
+            slow = f"_{how}(_K{i}, t[{i}], _epoch, _rec(t), {name!r})"
+            test = f"v{i} is None" + (f" and t[{i}] is not None" if how == "opt_enum" else "")
+            lines.append(f"    v{i} = _M{i}.get(t[{i}])\n    if {test}:\n        v{i} = {slow}")
+        else:
+            lines.append(f"    v{i} = t[{i}]")
+    args = ", ".join(f"v{i}" for i in range(len(names)))
+    source = "def mapper(t):\n" + "\n".join(lines) + f"\n    return _new({args})\n"
+    exec(source, namespace)
+    return namespace["mapper"]  # type: ignore[no-any-return]
+
+
+def token_from_tuple(t: Any, epoch: int) -> TokenRecord:
+    if (t[3] is not None) + (t[4] is not None) + (t[5] is not None) > 1:
+        raise AuditIntegrityError(
+            f"tokens[{t[0]}]",
+            "at most one of fork_group_id, join_group_id, expand_group_id may be set")
+    return tuple_mapper(TokenRecord, epoch)(t)
+
+
+def tokens_from_tuples(rows: Iterable[Any], epoch: int, offset: int = 0) -> list[TokenRecord]:
+    """Tokens laid out as `COLUMNS[TokenRecord]` from column `offset` of each row."""
+    mapper = tuple_mapper(TokenRecord, epoch)
+    out = []
+    for r in rows:
+        t = r[offset:] if offset else r
+        if (t[3] is not None) + (t[4] is not None) + (t[5] is not None) > 1:
+            token_from_tuple(t, epoch)  # raises the integrity error
+        out.append(mapper(t))
+    return out
+
+
+def call_from_tuple(t: Any, epoch: int) -> CallRecord:
+    if (t[1] is None) == (t[2] is None):
+        raise AuditIntegrityError(f"calls[{t[0]}]",
+                                  "a call has exactly one parent: a node state or an operation")
+    return tuple_mapper(CallRecord, epoch)(t)
+
+
+def artifact_from_tuple(t: Any, epoch: int) -> ArtifactRecord:
+    if (t[2] is None) == (t[3] is None):
+        raise AuditIntegrityError(f"artifacts[{t[0]}]",
+                                  "exactly one of produced_by_state_id and sink_effect_id is set")
+    return tuple_mapper(ArtifactRecord, epoch)(t)
+
+
+def record_from_tuple(cls: type[T], t: Any, epoch: int) -> T:
+    """Any record type laid out as `COLUMNS[cls]`, with its own integrity rules."""
+    if cls is TokenRecord:
+        return token_from_tuple(t, epoch)  # type: ignore[return-value]
+    if cls is CallRecord:
+        return call_from_tuple(t, epoch)  # type: ignore[return-value]
+    if cls is ArtifactRecord:
+        return artifact_from_tuple(t, epoch)  # type: ignore[return-value]
+    return tuple_mapper(cls, epoch)(t)
+
+
+class _OutcomeRow:
+    """Attribute access to an outcome row laid out as OUTCOME_COLUMNS, for its rule checks."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t: Any) -> None:
+        self._t = t
+
+    def __getattr__(self, name: str) -> Any:
+        return self._t[_OUTCOME_INDEX[name]]
+
+
+_new_outcome = _constructor(OutcomeRecord)
+
+
+def outcome_from_tuple(t: Any, epoch: int, error_destinations: str | None = None) -> OutcomeRecord:
+    """`outcome_from_row` for a row laid out as OUTCOME_COLUMNS (`terminal_flag` is epoch 29's
+    `completed`, epoch 2's `is_terminal`). Rows that break a rule, and the epoch-2 values whose
+    other view depends on the data, take `outcome_from_row` itself."""
+    flag = t[5]
+    if flag not in (0, 1, True, False):
+        return _slow_outcome(t, epoch, error_destinations)
+    terminal = bool(flag)
+    if epoch >= 29:
+        result = _members(TerminalResult, epoch).get(t[3])
+        path = _members(TerminalPath, epoch).get(t[4])
+        if (result is None and t[3] is not None) or path is None or terminal != (result is not None):
+            return _slow_outcome(t, epoch, error_destinations)
+        required = LEGAL_PAIRS.get((result, path))
+        if required is None or any(t[_OUTCOME_INDEX[c]] is None for c in required):
+            return _slow_outcome(t, epoch, error_destinations)
+        row_outcome: RowOutcome | None = PATH_TO_ROW[path]
+        stored = "RESULT_PATH"
+    else:
+        row_outcome = _members(RowOutcome, epoch).get(t[3])
+        if row_outcome is None or terminal == (row_outcome is RowOutcome.BUFFERED):
+            return _slow_outcome(t, epoch, error_destinations)
+        mapped = ROW_TO_TERMINAL[row_outcome]
+        if mapped is None:
+            return _slow_outcome(t, epoch, error_destinations)
+        result, path = mapped
+        stored = "ROW_OUTCOME"
+    return _new_outcome(t[0], t[1], t[2], terminal, row_outcome, result, path, stored,
+                        ts_value(t[6]), t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14])
+
+
+def _slow_outcome(t: Any, epoch: int, error_destinations: str | None) -> OutcomeRecord:
+    """The general mapper, for epoch 2's derivations and for any row breaking a rule."""
+    row = _OutcomeRow(t)
+    terminal_column = "completed" if epoch >= 29 else "is_terminal"
+    view = _OutcomeView(row, terminal_column)
+    return outcome_from_row(view, epoch, error_destinations)
+
+
+class _OutcomeView:
+    __slots__ = ("_row", "_terminal_column")
+
+    def __init__(self, row: _OutcomeRow, terminal_column: str) -> None:
+        self._row = row
+        self._terminal_column = terminal_column
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._terminal_column:
+            return self._row.terminal_flag
+        if name in ("completed", "is_terminal"):
+            raise AttributeError(name)
+        if name == "recorded_at":
+            # outcome_from_row applies _ts, which needs a datetime; SQLite gives text.
+            value = self._row.recorded_at
+            return _from_iso(value) if isinstance(value, str) else value
+        return getattr(self._row, name)
