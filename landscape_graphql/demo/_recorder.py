@@ -67,7 +67,7 @@ class Recorder:
     """Buffers rows per table and hands them to the row sink in batches."""
 
     def __init__(self, sink: RowSink, epoch: int, rand: Rand, clock: Clock,
-                 store: PayloadStore, *, scheduler_events: bool = True, flush_at: int = 50_000) -> None:
+                 store: PayloadStore, *, scheduler_events: bool = True, flush_at: int = 10_000) -> None:
         self.sink = sink
         self.epoch = epoch
         self.e29 = epoch >= EPOCH_29

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import traceback
 from operator import itemgetter
 from pathlib import Path
@@ -133,7 +136,10 @@ def _serve(kind: str, path: str, indexes: list[tuple[str, str]], epoch: int) -> 
 
 class _Child:
     """A helper Python process fed pickled batches through its stdin. A plain subprocess (not
-    multiprocessing) so nothing depends on how the caller's __main__ module is guarded."""
+    multiprocessing) so nothing depends on how the caller's __main__ module is guarded.
+
+    A sender thread does the pipe writes: a blocked write releases the GIL, so the generator
+    keeps producing the next batches while the helper works through the queued ones."""
 
     def __init__(self, kind: str, path: str = "", indexes: list[tuple[str, str]] | None = None,
                  epoch: int = 0) -> None:
@@ -141,24 +147,43 @@ class _Child:
                 f"_serve({kind!r}, {path!r}, {indexes or []!r}, {epoch!r})")
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        # A file, not a pipe, for stderr: nobody reads it until the end, and a full pipe would
+        # stall the helper.
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the helper; closed in close()
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                      stdout=subprocess.PIPE, stderr=self._err, env=env)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in, self._out = self._proc.stdin, self._proc.stdout
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._broken = False
+        self._sender = threading.Thread(target=self._send_loop, name=f"demo-{kind}-sender", daemon=True)
+        self._sender.start()
+
+    def _send_loop(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if not self._broken:
+                try:
+                    self._in.write(data)
+                except (BrokenPipeError, OSError):
+                    self._broken = True  # reported by close(), which reads the helper's stderr
 
     def send(self, obj: Any) -> None:
-        try:
-            pickle.dump(obj, self._in, protocol=pickle.HIGHEST_PROTOCOL)
-        except BrokenPipeError:
-            raise RuntimeError(f"demo generator helper died:\n{self._stderr()}") from None
+        if self._broken:
+            raise RuntimeError(f"demo generator helper died:\n{self._stderr()}")
+        self._queue.put(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _stderr(self) -> str:
         self._proc.kill()
-        _, err = self._proc.communicate()
-        return err.decode(errors="replace")
+        self._proc.wait()
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace")
 
     def close(self, *, commit: bool = True) -> None:
+        self._queue.put(None)
+        self._sender.join()
         try:
+            if self._broken:
+                raise BrokenPipeError
             pickle.dump(None, self._in)
             pickle.dump(commit, self._in)
             self._in.close()
@@ -167,8 +192,7 @@ class _Child:
             error = f"helper process died:\n{self._stderr()}"
         self._proc.wait()
         self._out.close()
-        if self._proc.stderr is not None:
-            self._proc.stderr.close()
+        self._err.close()
         if error is not None and commit:
             raise RuntimeError(f"demo generator helper failed:\n{error}")
 

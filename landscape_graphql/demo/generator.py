@@ -55,7 +55,7 @@ def _shapes() -> dict[str, list[tuple[str, Pipeline, Callable[[int], int]]]]:
 
 
 # From this many rows on, helper processes pay for their start-up.
-_PARALLEL_ROWS = 5_000
+_PARALLEL_ROWS = 2_000
 
 SHAPES = ("mixed", "fork_coalesce", "expand_aggregate", "llm_calls", "deep_chain", "wide_fan")
 
