@@ -17,6 +17,9 @@ class Settings:
     # explainTokens(tokenIds:) batch bound
     max_explain_batch: int = 1_000
     introspection: bool = True
+    # Breadth-first, plan-driven value completion (landscape_graphql/execution); False keeps
+    # graphql-core's own, which gives the same responses more slowly.
+    fast_execution: bool = True
 
     @property
     def traversal_token_budget(self) -> int:

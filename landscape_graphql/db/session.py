@@ -107,10 +107,14 @@ class DbSession:
         self._holding = True
 
     async def release(self) -> None:
-        """Give every held connection back to the pool; later statements check out their own."""
+        """Give the held connections back to the pool; later statements check out their own.
+
+        A connection still running a statement (work the request left behind) goes back when
+        that statement ends."""
         self._holding = False
-        held, self._held, self._idle = self._held, [], []
-        for conn in held:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._held.remove(conn)
             with contextlib.suppress(Exception):
                 await conn.close()
 

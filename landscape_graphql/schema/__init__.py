@@ -7,6 +7,7 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import ValidationCache
 
 from ..error_masking import ClientFacingError, MaskingSchema, introspection_extensions
+from ..execution import executor_class
 from ..limits import QueryLimitsExtension
 from ..settings import Settings
 from .query import NODE_TYPES, Query
@@ -33,6 +34,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ],
         hide_suggestions=not settings.introspection,
         client_facing=_client_facing,
+        execution_context_class=executor_class(settings),
     )
 
 

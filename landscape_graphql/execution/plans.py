@@ -1,0 +1,175 @@
+"""Selection plans: what completing one selection set on one object type takes, decided once.
+
+graphql-core decides, for every field of every object it completes, which resolver to call,
+whether arguments must be coerced, how the result is completed and serialised. For a list of
+10,000 objects those decisions are the same 10,000 times. A plan makes them once per
+(object type, selection set) of an operation: for each response key, whether the field is a
+plain attribute (a Strawberry field without a resolver), `__typename`, or a resolver call,
+its arguments when they do not depend on the object, and the fast coercer of a leaf.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    get_named_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Undefined
+from graphql.type.introspection import TypeNameMetaFieldDef
+
+from .leaves import Coercer, fast_coercer
+
+__all__ = ["PLAIN", "RESOLVE", "TYPENAME", "FieldPlan", "ObjectPlan", "build_plan"]
+
+TYPENAME = 0
+PLAIN = 1
+RESOLVE = 2
+
+_STRAWBERRY_BACKREF = "strawberry-definition"
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    name: str  # the response key
+    field_name: str
+    kind: int  # TYPENAME, PLAIN or RESOLVE
+    field_def: GraphQLField
+    details: FieldDetailsList
+    return_type: GraphQLOutputType
+    nullable: bool
+    # PLAIN: reads the attribute; `leaf` is the fast coercer of a (non-list) leaf, if any.
+    getter: Callable[[Any], Any] | None = None
+    leaf: Coercer | None = None
+    is_leaf: bool = False
+    # RESOLVE: the resolver, and its arguments when they are the same for every object
+    # (`args` None means: coerce them per object, as graphql-core does, errors included).
+    resolve: Callable[..., Any] | None = None
+    args: dict[str, Any] | None = None
+    # A Strawberry resolver taking only parent/root/self and info: called directly.
+    direct: Callable[..., Any] | None = None
+    direct_self: bool = False
+    direct_parent: str | None = None
+    direct_info: str | None = None
+    strawberry_field: Any = None
+
+
+@dataclass(slots=True)
+class ObjectPlan:
+    object_type: GraphQLObjectType
+    fields: list[FieldPlan]
+    # True when completing the object may leave work for later (a resolver field, or a field
+    # whose value is an object or a list that might have one): such objects get a position.
+    deferrable: bool
+    # Only plain leaf fields (and __typename): the object completes in one loop.
+    flat: bool
+
+
+def _default_resolver_is_getattr(strawberry_schema: Any) -> bool:
+    config = getattr(strawberry_schema, "config", None)
+    return getattr(config, "default_resolver", getattr) is getattr
+
+
+def _direct_call(field: Any, strawberry_schema: Any) -> tuple[Callable[..., Any], bool, str | None, str | None] | None:
+    """How to call a Strawberry field's resolver without Strawberry's per-call wrapper, or None.
+
+    Only for the wrapper's trivial case: a resolver whose parameters are the reserved ones
+    (self / parent / root / info), no field extensions (permissions are extensions), and no
+    schema exception handlers; the wrapper then only builds an Info and passes it on.
+    """
+    resolver = getattr(field, "base_resolver", None)
+    if resolver is None or field.extensions or field.arguments:
+        return None
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    if converter is None or getattr(converter, "_exception_handler_specs", None):
+        return None
+    func = getattr(resolver, "wrapped_func", None)
+    if not callable(func):
+        return None
+    reserved = {p.name for p in (resolver.self_parameter, resolver.parent_parameter,
+                                 resolver.root_parameter, resolver.info_parameter) if p is not None}
+    if set(resolver.signature.parameters) - reserved:
+        return None
+    if resolver.root_parameter is not None and resolver.parent_parameter is not None:
+        return None
+    parent = resolver.parent_parameter or resolver.root_parameter
+    info = resolver.info_parameter
+    return (func, resolver.self_parameter is not None, parent.name if parent is not None else None,
+            info.name if info is not None else None)
+
+
+def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
+               strawberry_schema: Any) -> ObjectPlan:
+    """The plan for `grouped` (response key -> field details) on `object_type`."""
+    schema = executor.schema
+    plain_ok = _default_resolver_is_getattr(strawberry_schema)
+    fields: list[FieldPlan] = []
+    deferrable = False
+    flat = True
+    for name, details in grouped.items():
+        node = details[0].node
+        field_name = node.name.value
+        field_def = schema.get_field(object_type, field_name)
+        if field_def is None:
+            continue  # graphql-core leaves the key out (Undefined)
+        return_type = field_def.type
+        nullable = not is_non_null_type(return_type)
+        if field_def is TypeNameMetaFieldDef:
+            fields.append(FieldPlan(name, field_name, TYPENAME, field_def, details, return_type, nullable))
+            continue
+        named = get_named_type(return_type)
+        inner = return_type.of_type if not nullable else return_type
+        is_leaf = is_leaf_type(inner)
+        resolve = field_def.resolve
+        has_args = bool(field_def.args or node.arguments)
+        if (plain_ok and not has_args and resolve is not None and getattr(resolve, "_is_default", False)
+                and _STRAWBERRY_BACKREF in (field_def.extensions or {})):
+            strawberry_field = field_def.extensions[_STRAWBERRY_BACKREF]
+            plan = FieldPlan(name, field_name, PLAIN, field_def, details, return_type, nullable,
+                             getter=operator.attrgetter(strawberry_field.python_name),
+                             is_leaf=is_leaf, strawberry_field=strawberry_field)
+            if is_leaf:
+                plan.leaf = fast_coercer(named)
+            else:
+                deferrable = True
+                flat = False
+            fields.append(plan)
+            continue
+        flat = False
+        deferrable = True
+        plan = FieldPlan(name, field_name, RESOLVE, field_def, details, return_type, nullable,
+                         resolve=resolve or executor.field_resolver, is_leaf=is_leaf)
+        if has_args:
+            try:
+                plan.args = get_argument_values(field_def, node, executor.variable_values,
+                                                details[0].fragment_variable_values,
+                                                executor.hide_suggestions)
+            except GraphQLError:
+                plan.args = None  # raised again for each object, where graphql-core raises it
+        else:
+            plan.args = {}
+            strawberry_field = (field_def.extensions or {}).get(_STRAWBERRY_BACKREF)
+            direct = _direct_call(strawberry_field, strawberry_schema) if strawberry_field else None
+            if direct is not None:
+                plan.direct, plan.direct_self, plan.direct_parent, plan.direct_info = direct
+                plan.strawberry_field = strawberry_field
+        if is_leaf and not is_list_type(inner):
+            plan.leaf = fast_coercer(named)
+        fields.append(plan)
+    return ObjectPlan(object_type, fields, deferrable, flat and all(f.kind != RESOLVE for f in fields))
+
+
+def is_undefined(value: Any) -> bool:
+    return value is Undefined
