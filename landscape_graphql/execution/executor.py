@@ -52,6 +52,7 @@ from graphql.pyutils import Path, Undefined, is_iterable
 from graphql.pyutils import inspect as graphql_inspect
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from .bulk import SKIP
 from .leaves import MISS
 from .plans import PLAIN, TYPENAME, FieldPlan, ObjectPlan, build_plan
 
@@ -102,6 +103,19 @@ class _Job:
         self.settled = settled  # the awaited value is already complete (graphql-core's work)
         # For a settled value at a non-null position: the error graphql-core raises for null.
         self.non_null: str | None = None
+
+
+class _BulkGroup:
+    """One bulk field of many objects: their loads, waited for together (see bulk.py)."""
+
+    __slots__ = ("cursor", "entries", "field", "plan")
+
+    def __init__(self, field: FieldPlan, plan: ObjectPlan) -> None:
+        self.field = field
+        self.plan = plan
+        # (future, object dict, parent, field path, object position)
+        self.entries: list[tuple[Any, dict[str, Any], Any, Path, _Pos | None]] = []
+        self.cursor = 0  # entries before it are known done
 
 
 class FastExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -202,7 +216,9 @@ class _Completion:
         self.propagate = executor.error_propagation
         self.errors = executor.collected_errors
         self.is_awaitable = executor.is_awaitable
-        self.ready: list[_Job] = []
+        self.ready: list[Any] = []  # _Job and _BulkGroup to start
+        self.open_groups: dict[int, _BulkGroup] = {}  # bulk groups still taking entries
+        self.loaders = getattr(executor.context_value, "loaders", None)
         self.nulled = False  # a position was nulled: check liveness before resuming work
         self.root: _Pos | None = None
         self.root_error: GraphQLError | None = None
@@ -234,6 +250,7 @@ class _Completion:
         try:
             while True:
                 while self.ready:
+                    self.open_groups.clear()
                     batch, self.ready = self.ready, []
                     for job in batch:
                         if self.root_error is not None:
@@ -267,7 +284,10 @@ class _Completion:
 
     # -- driving coroutines -------------------------------------------------------------------
 
-    def start(self, job: _Job, parked: dict[int, Any], on_done: Callable[[Any], None]) -> None:
+    def start(self, job: Any, parked: dict[int, Any], on_done: Callable[[Any], None]) -> None:
+        if type(job) is _BulkGroup:
+            self.group_wait(job, parked, on_done)
+            return
         awaitable = job.awaitable
         if asyncio.iscoroutine(awaitable):
             self.step(job, awaitable, parked, on_done)
@@ -284,8 +304,12 @@ class _Completion:
         else:
             entry[1].append((job, coro))
 
-    def resume(self, job: _Job, coro: Any, future: Any, parked: dict[int, Any],
+    def resume(self, job: Any, coro: Any, future: Any, parked: dict[int, Any],
                on_done: Callable[[Any], None]) -> None:
+        if type(job) is _BulkGroup:
+            if self.root_error is None:
+                self.group_wait(job, parked, on_done)
+            return
         if self.root_error is not None or (self.nulled and not self.alive(job.pos)):
             # graphql-core cancels the work under a nulled position.
             if coro is not None:
@@ -335,9 +359,82 @@ class _Completion:
             return
         coro.close()
 
-    def cancel(self, job: _Job) -> None:
-        if asyncio.iscoroutine(job.awaitable):
+    def cancel(self, job: Any) -> None:
+        if type(job) is _Job and asyncio.iscoroutine(job.awaitable):
             job.awaitable.close()
+
+    # -- bulk fields ---------------------------------------------------------------------------
+
+    def bulk_field(self, d: dict[str, Any], field: FieldPlan, plan: ObjectPlan, source: Any,
+                   obj_path: Path, pos: _Pos | None) -> None:
+        """Start loading a bulk field's value: what its resolver would do first, in bulk."""
+        bulk = field.bulk
+        assert bulk is not None
+        field_path = Path(obj_path, field.name, plan.object_type.name)
+        try:
+            key = bulk.key(source)
+            if key is SKIP:  # the resolver returns None
+                self.complete(d, field.name, field.return_type, field.details,
+                              self.info(field, plan, field_path), field_path, None, pos)
+                return
+            future = getattr(self.loaders, bulk.loader).load(key)
+        except Exception as raw_error:
+            self.field_error(raw_error, d, field, field_path)
+            return
+        d[field.name] = None
+        group = self.open_groups.get(id(field))
+        if group is None:
+            group = self.open_groups[id(field)] = _BulkGroup(field, plan)
+            self.ready.append(group)
+        group.entries.append((future, d, source, field_path, pos))
+
+    def group_wait(self, group: _BulkGroup, parked: dict[int, Any], on_done: Callable[[Any], None]) -> None:
+        entries = group.entries
+        for index in range(group.cursor, len(entries)):
+            future = entries[index][0]
+            if not future.done():
+                group.cursor = index
+                self.park(group, None, future, parked, on_done)  # type: ignore[arg-type]
+                return
+        self.group_done(group)
+
+    def group_done(self, group: _BulkGroup) -> None:
+        field, plan = group.field, group.plan
+        then = field.bulk.then  # type: ignore[union-attr]
+        name, return_type, leaf, nullable = field.name, field.return_type, field.leaf, field.nullable
+        for future, d, source, field_path, pos in group.entries:
+            if self.nulled and not self.alive(pos):
+                continue  # graphql-core cancels the resolvers under a nulled position
+            try:
+                value = future.result()
+                if then is not None:
+                    value = then(source, value)
+                if value is None and nullable:
+                    d[name] = None
+                    continue
+                if leaf is not None and value is not None:
+                    coerced = leaf(value)
+                    if coerced is not MISS:
+                        d[name] = coerced
+                        continue
+                self.complete(d, name, return_type, field.details, self.info(field, plan, field_path),
+                              field_path, value, pos)
+            except Exception as raw_error:
+                self.fail_at(raw_error, d, name, return_type, field.nodes, field_path, pos)
+
+    def info(self, field: FieldPlan, plan: ObjectPlan, field_path: Path) -> GraphQLResolveInfo[Any]:
+        return self.ex.build_resolve_info(field.field_def, field.nodes, plan.object_type, field_path)
+
+    def fail_at(self, raw_error: Exception, container: Any, key: Any, return_type: GraphQLOutputType,
+                nodes: list[Any], path: Path, pos: _Pos | None) -> None:
+        """graphql-core's handle_field_error for a value completed after the fact."""
+        error = located_error(raw_error, nodes, path.as_list())
+        if not (self.propagate and is_non_null_type(return_type)):
+            self.errors.add(error, path)
+            container[key] = None
+            self.nulled = True
+            return
+        self.raise_to(error, pos)
 
     # -- results of jobs ------------------------------------------------------------------------
 
@@ -356,13 +453,8 @@ class _Completion:
 
     def fail(self, job: _Job, raw_error: Exception) -> None:
         """graphql-core's handle_field_error at the job's position, propagated by hand."""
-        error = located_error(raw_error, _nodes(job.details), job.path.as_list())
-        if not (self.propagate and is_non_null_type(job.return_type)):
-            self.errors.add(error, job.path)
-            job.container[job.key] = None
-            self.nulled = True
-            return
-        self.raise_to(error, job.pos)
+        self.fail_at(raw_error, job.container, job.key, job.return_type, _nodes(job.details), job.path,
+                     job.pos)
 
     def raise_to(self, error: GraphQLError, pos: _Pos | None) -> None:
         self.nulled = True
@@ -621,7 +713,7 @@ class _Completion:
             self.field_error(raw_error, d, field, field_path)
 
     def field_error(self, raw_error: Exception, d: dict[str, Any], field: FieldPlan, field_path: Path) -> None:
-        error = located_error(raw_error, _nodes(field.details), field_path.as_list())
+        error = located_error(raw_error, field.nodes, field_path.as_list())
         if self.propagate and not field.nullable:
             raise error
         self.errors.add(error, field_path)
@@ -653,13 +745,16 @@ class _Completion:
                         continue
                 self.plain_leaf_slow(d, field, plan, value, path)
                 continue
+            if field.bulk is not None:
+                self.bulk_field(d, field, plan, source, path, pos)
+                continue
             field_path = Path(path, field.name, type_name)
             self.execute_field(d, field, plan, source, field_path, pos)
 
     def execute_field(self, d: dict[str, Any], field: FieldPlan, plan: ObjectPlan, source: Any,
                       field_path: Path, pos: _Pos | None) -> None:
         ex = self.ex
-        info = ex.build_resolve_info(field.field_def, _nodes(field.details), plan.object_type, field_path)
+        info = ex.build_resolve_info(field.field_def, field.nodes, plan.object_type, field_path)
         try:
             if field.kind == PLAIN:
                 result = field.getter(source)  # type: ignore[misc]

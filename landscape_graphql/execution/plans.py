@@ -30,6 +30,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
 
+from .bulk import Bulk, bulk_for
 from .leaves import Coercer, fast_coercer
 
 __all__ = ["PLAIN", "RESOLVE", "TYPENAME", "FieldPlan", "ObjectPlan", "build_plan"]
@@ -50,6 +51,7 @@ class FieldPlan:
     details: FieldDetailsList
     return_type: GraphQLOutputType
     nullable: bool
+    nodes: list[Any]  # the field's AST nodes, for errors and infos
     # PLAIN: reads the attribute; `leaf` is the fast coercer of a (non-list) leaf, if any.
     getter: Callable[[Any], Any] | None = None
     leaf: Coercer | None = None
@@ -64,6 +66,8 @@ class FieldPlan:
     direct_parent: str | None = None
     direct_info: str | None = None
     strawberry_field: Any = None
+    # Resolved for a whole list of parents at once (see bulk.py).
+    bulk: Bulk | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +124,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
     flat = True
     for name, details in grouped.items():
         node = details[0].node
+        nodes = [d.node for d in details]
         field_name = node.name.value
         field_def = schema.get_field(object_type, field_name)
         if field_def is None:
@@ -127,7 +132,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
         return_type = field_def.type
         nullable = not is_non_null_type(return_type)
         if field_def is TypeNameMetaFieldDef:
-            fields.append(FieldPlan(name, field_name, TYPENAME, field_def, details, return_type, nullable))
+            fields.append(FieldPlan(name, field_name, TYPENAME, field_def, details, return_type, nullable, nodes))
             continue
         named = get_named_type(return_type)
         inner = return_type.of_type if not nullable else return_type
@@ -137,7 +142,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
         if (plain_ok and not has_args and resolve is not None and getattr(resolve, "_is_default", False)
                 and _STRAWBERRY_BACKREF in (field_def.extensions or {})):
             strawberry_field = field_def.extensions[_STRAWBERRY_BACKREF]
-            plan = FieldPlan(name, field_name, PLAIN, field_def, details, return_type, nullable,
+            plan = FieldPlan(name, field_name, PLAIN, field_def, details, return_type, nullable, nodes,
                              getter=operator.attrgetter(strawberry_field.python_name),
                              is_leaf=is_leaf, strawberry_field=strawberry_field)
             if is_leaf:
@@ -149,7 +154,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
             continue
         flat = False
         deferrable = True
-        plan = FieldPlan(name, field_name, RESOLVE, field_def, details, return_type, nullable,
+        plan = FieldPlan(name, field_name, RESOLVE, field_def, details, return_type, nullable, nodes,
                          resolve=resolve or executor.field_resolver, is_leaf=is_leaf)
         if has_args:
             try:
@@ -165,6 +170,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
             if direct is not None:
                 plan.direct, plan.direct_self, plan.direct_parent, plan.direct_info = direct
                 plan.strawberry_field = strawberry_field
+                plan.bulk = bulk_for(object_type.name, field_name, plan.direct)
         if is_leaf and not is_list_type(inner):
             plan.leaf = fast_coercer(named)
         fields.append(plan)
