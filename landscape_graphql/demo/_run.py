@@ -146,23 +146,19 @@ class Run:
         self._run_row(status, None if crashed else rec.clock.tick(1000, 9000), llm_calls)
 
     def _write_sink(self, node: Node, items: list[SinkItem]) -> None:
-        rec = self.rec
-        if not rec.e29:
-            self._write_chunk(node, items, None, 0)
-            return
+        # Epoch 2 writes a sink once; epoch 29 in sink effects (write batches).
         size = 1 if node.name in self.error_sinks else _EFFECT_CHUNK
-        stream = rec.rand.hex64()
-        prev: str | None = None
-        for seq, start in enumerate(range(0, len(items), size)):
-            prev = self._write_chunk(node, items[start:start + size], (stream, prev), seq)
+        if not self.rec.e29:
+            size = len(items)
+        for start in range(0, len(items), size):
+            self._write_chunk(node, items[start:start + size])
 
     def _uri(self, node: Node) -> str:
         if node.plugin == "database":
             return f"db://{node.name}@sqlite:////srv/elspeth/{self.label}/out/{node.name}.db"
         return f"file:///srv/elspeth/{self.label}/out/{node.name}.jsonl"
 
-    def _write_chunk(self, node: Node, items: list[SinkItem], stream: tuple[str, str | None] | None,
-                     seq: int) -> str:
+    def _write_chunk(self, node: Node, items: list[SinkItem]) -> None:
         """One write batch: states, calls, artifact, operation and the tokens' outcomes."""
         rec, run_id, node_id = self.rec, self.run_id, self.nid(node.name)
         e29 = rec.e29
@@ -182,8 +178,8 @@ class Run:
         size_bytes = 180 * len(items) + rec.rand.between(0, 90)
         uri = self._uri(node)
         kind = "database" if node.plugin == "database" else "file"
-        if e29 and effect_id is not None and stream is not None:
-            self._effect(node, items, effect_id, artifact_id, stream, seq, content_hash, size_bytes, uri)
+        if effect_id is not None:
+            self._effect(node, items, effect_id, artifact_id, content_hash, size_bytes, uri)
             rec.add("artifacts", artifact_id=artifact_id, run_id=run_id, produced_by_state_id=None,
                     sink_effect_id=effect_id, sink_node_id=node_id, artifact_type=kind, path_or_uri=uri,
                     content_hash=content_hash, size_bytes=size_bytes, idempotency_key=rec.rand.hex64(),
@@ -202,7 +198,6 @@ class Run:
         for item in items:
             rec.outcome(run_id, item.token_id, item.kind, sink=node.name, error=item.error)
             rec.sched(item.work, "mark_pending_sink_terminal", unleased=item.unleased)
-        return effect_id or ""
 
     def _sink_calls(self, node: Node, op_id: str, count: int) -> None:
         rec = self.rec
@@ -224,8 +219,7 @@ class Run:
                          response={"ok": True, "action": action}, latency=rec.rand.ms(0.4, 1.7))
 
     def _effect(self, node: Node, items: list[SinkItem], effect_id: str, artifact_id: str,
-                stream: tuple[str, str | None], seq: int, content_hash: str, size_bytes: int,
-                uri: str) -> None:
+                content_hash: str, size_bytes: int, uri: str) -> None:
         rec, run_id, node_id = self.rec, self.run_id, self.nid(node.name)
         h = rec.rand.hex64
         plan = {"descriptor_mode": "precomputed", "effect_id": effect_id, "input_kind": "pipeline_members",
@@ -243,8 +237,10 @@ class Run:
                 inspection_attempt_id=h(), plan_json=plan_json, plan_hash=sha256(plan_json.encode()),
                 descriptor_mode="precomputed", expected_descriptor_hash=descriptor, precondition_hash=h(),
                 prepared_at=now, generation=2, result_descriptor_hash=descriptor, publication_performed=1,
-                publication_evidence_kind="returned", stream_id=stream[0], stream_sequence=seq,
-                predecessor_effect_id=stream[1], created_at=now, updated_at=rec.clock.tick(),
+                # No stream: sink_effect_streams is not modelled, and ELSPETH's DDL makes a
+                # stream_id a reference into it.
+                publication_evidence_kind="returned", stream_id=None, stream_sequence=None,
+                predecessor_effect_id=None, created_at=now, updated_at=rec.clock.tick(),
                 finalized_at=rec.clock.now())
         evidence = h()
         for ordinal, item in enumerate(items):
