@@ -54,8 +54,10 @@ def _shapes() -> dict[str, list[tuple[str, Pipeline, Callable[[int], int]]]]:
     }
 
 
-# From this many rows on, helper processes pay for their start-up.
-_PARALLEL_ROWS = 2_000
+# Helper processes pay for their start-up from about this many tokens on.
+_PARALLEL_TOKENS = 10_000
+_TOKENS_PER_ROW = {"mixed": 4.5, "fork_coalesce": 4.7, "expand_aggregate": 6.5, "llm_calls": 1.0,
+                   "deep_chain": 1.0, "wide_fan": 1.0}
 
 SHAPES = ("mixed", "fork_coalesce", "expand_aggregate", "llm_calls", "deep_chain", "wide_fan")
 
@@ -117,7 +119,7 @@ def generate(out: Path | str, *, epoch: int = 29, rows: int = 200, seed: int = 0
     payload_dir = Path(payloads) if payloads is not None else out.with_suffix(".payloads")
     created_store = not payload_dir.exists()
     if parallel is None:
-        parallel = shape not in ("deep_chain", "wide_fan") and rows >= _PARALLEL_ROWS
+        parallel = rows * _TOKENS_PER_ROW[shape] >= _PARALLEL_TOKENS
     tables = tables_for(epoch)
     engine = create_engine(f"sqlite:///{out}")
     # pysqlite runs DDL in autocommit, one synced transaction per CREATE; skip the syncing.
