@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,10 @@ CASE = truth(29, "llm-calls")["runs"][0]["cases"]["with_calls"]
 
 @pytest.fixture(scope="module")
 def encrypted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("cipher") / "audit.db"
-    encrypt_copy(FIXTURES / "epoch29" / "llm-calls.db", target, KEY)
+    folder = tmp_path_factory.mktemp("cipher")
+    plain, target = folder / "plain.db", folder / "audit.db"
+    shutil.copy2(FIXTURES / "epoch29" / "llm-calls.db", plain)  # never open a fixture in place (WAL)
+    encrypt_copy(plain, target, KEY)
     assert b"SQLite format 3" not in target.read_bytes()[:100]
     return target
 
