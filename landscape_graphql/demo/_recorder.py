@@ -2,7 +2,7 @@
 
 The pipelines describe what happened to a token (a state, an outcome, a routing decision);
 this module turns that into the row shape the target epoch stores, so the epoch differences
-live in one place. Rows are buffered per table and written with `executemany`.
+live in one place. Rows are buffered per table and handed to a row sink in batches.
 """
 
 from __future__ import annotations

@@ -21,45 +21,40 @@ from sqlalchemy.schema import CreateIndex
 from landscape_graphql.db.tables import SUPPORTED_EPOCHS, tables_for
 
 from ._core import Clock, PayloadStore, Rand
+from ._expand_aggregate import run_expand_aggregate
 from ._fork_coalesce import run_fork_coalesce
+from ._llm import run_llm, run_routing
 from ._recorder import Recorder
 from ._run import Run
+from ._shapes import run_crashed, run_deep_chain, run_wide_fan
 from ._sinks import FileSink, InlineFiles, InlineRows, ProcessFiles, ProcessRows, RowSink
 
 Pipeline = Callable[[Recorder, int], tuple[Run, dict[str, str]]]
 
 
-def _shapes() -> dict[str, list[tuple[str, Pipeline, Callable[[int], int]]]]:
-    # Imported lazily so each pipeline module stays independent of this one.
-    from ._expand_aggregate import run_expand_aggregate
-    from ._llm import run_llm, run_routing
-    from ._shapes import run_crashed, run_deep_chain, run_wide_fan
-
-    # shape -> runs to record, each with the size it gets out of `rows`.
-    return {
-        "mixed": [
-            ("fork_coalesce", run_fork_coalesce, lambda r: max(8, r * 2 // 5)),
-            ("expand_aggregate", run_expand_aggregate, lambda r: max(8, r // 4)),
-            ("llm_calls", run_llm, lambda r: max(6, r * 3 // 20)),
-            ("gate_routing", run_routing, lambda r: max(6, r // 10)),
-            ("crashed", run_crashed, lambda r: max(7, r // 10)),
-            ("deep_chain", run_deep_chain, lambda r: max(5, r // 20)),
-            ("wide_fan", run_wide_fan, lambda r: max(10, r // 4)),
-        ],
-        "fork_coalesce": [("fork_coalesce", run_fork_coalesce, lambda r: r)],
-        "expand_aggregate": [("expand_aggregate", run_expand_aggregate, lambda r: r)],
-        "llm_calls": [("llm_calls", run_llm, lambda r: r)],
-        "deep_chain": [("deep_chain", run_deep_chain, lambda r: r)],
-        "wide_fan": [("wide_fan", run_wide_fan, lambda r: r)],
-    }
-
+# shape -> the runs it records, each with the size it gets out of `rows`.
+_SHAPES: dict[str, list[tuple[str, Pipeline, Callable[[int], int]]]] = {
+    "mixed": [
+        ("fork_coalesce", run_fork_coalesce, lambda r: max(8, r * 2 // 5)),
+        ("expand_aggregate", run_expand_aggregate, lambda r: max(8, r // 4)),
+        ("llm_calls", run_llm, lambda r: max(6, r * 3 // 20)),
+        ("gate_routing", run_routing, lambda r: max(6, r // 10)),
+        ("crashed", run_crashed, lambda r: max(7, r // 10)),
+        ("deep_chain", run_deep_chain, lambda r: max(5, r // 20)),
+        ("wide_fan", run_wide_fan, lambda r: max(10, r // 4)),
+    ],
+    "fork_coalesce": [("fork_coalesce", run_fork_coalesce, lambda r: r)],
+    "expand_aggregate": [("expand_aggregate", run_expand_aggregate, lambda r: r)],
+    "llm_calls": [("llm_calls", run_llm, lambda r: r)],
+    "deep_chain": [("deep_chain", run_deep_chain, lambda r: r)],
+    "wide_fan": [("wide_fan", run_wide_fan, lambda r: r)],
+}
+SHAPES = tuple(_SHAPES)
 
 # Helper processes pay for their start-up from about this many tokens on.
 _PARALLEL_TOKENS = 10_000
 _TOKENS_PER_ROW = {"mixed": 4.5, "fork_coalesce": 4.7, "expand_aggregate": 6.5, "llm_calls": 1.0,
                    "deep_chain": 1.0, "wide_fan": 1.0}
-
-SHAPES = ("mixed", "fork_coalesce", "expand_aggregate", "llm_calls", "deep_chain", "wide_fan")
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,7 @@ def _record(rec: Recorder, shape: str, rows: int) -> tuple[dict[str, str], dict[
     if rec.e29:
         rec.add("elspeth_schema_identity", singleton_id=1, application_id="elspeth", store_kind="landscape",
                 schema_epoch=rec.epoch)
-    for name, pipeline, size in _shapes()[shape]:
+    for name, pipeline, size in _SHAPES[shape]:
         run, cases = pipeline(rec, size(rows))
         runs[name] = run.run_id
         for case, token_id in cases.items():
