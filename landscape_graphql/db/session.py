@@ -49,35 +49,45 @@ class Prepared:
 
     sql: str
     names: tuple[str, ...]  # positional parameter names, in order
-    fixed: Mapping[str, Any]  # values bound when the statement was built
+    fixed: Mapping[str, Any]  # values bound when the statement was built, processed
+    processors: Mapping[str, Any]  # the dialect's bind processing, by name
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        fixed = self.fixed
-        return tuple(values[n] if n in values else fixed[n] for n in self.names)
+        fixed, processors = self.fixed, self.processors
+        out = []
+        for name in self.names:
+            if name in values:
+                value = values[name]
+                process = processors.get(name)
+                out.append(value if process is None else process(value))
+            else:
+                out.append(fixed[name])
+        return tuple(out)
 
 
 def prepare(statement: ClauseElement, dialect: Dialect, dynamic: Sequence[str]) -> Prepared:
     """Compile `statement`; `dynamic` names the bind parameters given at each run.
 
-    Only statements whose parameters need no bind processing and no expansion qualify (the
-    queries that are prepared bind ids, integers and JSON text).
+    Expanding parameters (`IN` over a list bound as a Python list) are refused: their SQL
+    depends on the list, which is what one compilation per statement avoids.
     """
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     if "POSTCOMPILE" in compiled.string:
         raise ValueError("a prepared statement cannot have expanding parameters")
     names = tuple(compiled.positiontup or ())
-    processors = compiled._bind_processors
+    processors = dict(compiled._bind_processors)
     fixed: dict[str, Any] = {}
     for name in names:
-        if name in processors:
-            raise ValueError(f"parameter {name} needs bind processing; it cannot be prepared")
         if name not in dynamic:
-            fixed[name] = compiled.binds[name].effective_value
+            value = compiled.binds[name].effective_value
+            process = processors.get(name)
+            fixed[name] = value if process is None else process(value)
     missing = set(dynamic) - set(names)
     if missing:
         raise ValueError(f"the statement has no parameter {sorted(missing)}")
-    return Prepared(sql=compiled.string, names=names, fixed=fixed)
+    return Prepared(sql=compiled.string, names=names, fixed=fixed,
+                    processors={n: p for n, p in processors.items() if n in dynamic})
 
 
 class DbSession:
@@ -94,6 +104,7 @@ class DbSession:
         self._held: list[AsyncConnection] = []
         self._idle: list[AsyncConnection] = []
         self._idle_event: asyncio.Event | None = None
+        self._opening = 0  # checkouts under way for held connections
 
     def remaining(self) -> float | None:
         if self._deadline is None:
@@ -122,8 +133,15 @@ class DbSession:
         while self._holding:
             if self._idle:
                 return self._idle.pop()
-            if len(self._held) < MAX_HELD_CONNECTIONS:
-                conn = await self.landscape.engine.connect().start()
+            # Counted before the checkout is awaited, so concurrent statements cannot all start one.
+            if len(self._held) + self._opening < MAX_HELD_CONNECTIONS:
+                self._opening += 1
+                try:
+                    conn = await self.landscape.engine.connect().start()
+                finally:
+                    self._opening -= 1
+                    if self._idle_event is not None:
+                        self._idle_event.set()
                 if self._holding:
                     self._held.append(conn)
                 return conn
