@@ -76,7 +76,7 @@ def prepare(statement: ClauseElement, dialect: Dialect, dynamic: Sequence[str]) 
     if "POSTCOMPILE" in compiled.string:
         raise ValueError("a prepared statement cannot have expanding parameters")
     names = tuple(compiled.positiontup or ())
-    processors = dict(compiled._bind_processors)
+    processors: dict[str, Any] = dict(compiled._bind_processors)
     fixed: dict[str, Any] = {}
     for name in names:
         if name not in dynamic:

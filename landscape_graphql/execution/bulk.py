@@ -240,8 +240,12 @@ def current_hash(entry: Bulk, resolver: Callable[..., Any]) -> str:
     return source_hash((resolver, *entry.helpers))
 
 
+@functools.lru_cache(maxsize=1024)
 def bulk_for(type_name: str, field_name: str, resolver: Callable[..., Any]) -> Bulk | None:
-    """The entry for a field whose resolver (and helpers) are still what it was written for."""
+    """The entry for a field whose resolver (and helpers) are still what it was written for.
+
+    Cached: the schema's resolvers do not change while it runs (reading their source does not
+    belong on a request's path)."""
     entry = entries().get((type_name, field_name))
     if entry is None:
         return None

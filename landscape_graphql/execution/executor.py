@@ -105,6 +105,34 @@ class _Job:
         self.non_null: str | None = None
 
 
+class _LazyInfo:
+    """A GraphQLResolveInfo built on first use.
+
+    Completing a bulk field's value needs an info only to pass to `is_type_of` (which the
+    schema's types ignore) and for error messages; building one per object would cost more
+    than the object. Attribute access gives the real info's attributes.
+    """
+
+    __slots__ = ("args", "built")
+
+    def __init__(self, ex: FastExecutor, field: FieldPlan, plan: ObjectPlan, path: Path) -> None:
+        self.args = (ex, field, plan, path)
+        self.built: Any = None
+
+    def real(self) -> GraphQLResolveInfo[Any]:
+        if self.built is None:
+            ex, field, plan, path = self.args
+            self.built = ex.build_resolve_info(field.field_def, field.nodes, plan.object_type, path)
+        return self.built  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+def _real(info: Any) -> Any:
+    return info.real() if type(info) is _LazyInfo else info
+
+
 class _BulkGroup:
     """One bulk field of many objects: their loads, waited for together (see bulk.py)."""
 
@@ -402,6 +430,7 @@ class _Completion:
         field, plan = group.field, group.plan
         then = field.bulk.then  # type: ignore[union-attr]
         name, return_type, leaf, nullable = field.name, field.return_type, field.leaf, field.nullable
+        list_item, list_object = field.list_item_type, field.list_object_type
         for future, d, source, field_path, pos in group.entries:
             if self.nulled and not self.alive(pos):
                 continue  # graphql-core cancels the resolvers under a nulled position
@@ -417,13 +446,21 @@ class _Completion:
                     if coerced is not MISS:
                         d[name] = coerced
                         continue
+                if list_object is not None and list_item is not None and type(value) is list:
+                    # complete() for a list of objects, without re-deciding what it is.
+                    out: list[Any] = []
+                    d[name] = out
+                    self.complete_object_items(out, list_item, list_object, field.details,
+                                               self.info(field, plan, field_path), field_path, value, pos,
+                                               d, name, return_type)
+                    continue
                 self.complete(d, name, return_type, field.details, self.info(field, plan, field_path),
                               field_path, value, pos)
             except Exception as raw_error:
                 self.fail_at(raw_error, d, name, return_type, field.nodes, field_path, pos)
 
-    def info(self, field: FieldPlan, plan: ObjectPlan, field_path: Path) -> GraphQLResolveInfo[Any]:
-        return self.ex.build_resolve_info(field.field_def, field.nodes, plan.object_type, field_path)
+    def info(self, field: FieldPlan, plan: ObjectPlan, field_path: Path) -> Any:
+        return _LazyInfo(self.ex, field, plan, field_path)
 
     def fail_at(self, raw_error: Exception, container: Any, key: Any, return_type: GraphQLOutputType,
                 nodes: list[Any], path: Path, pos: _Pos | None) -> None:
@@ -516,6 +553,7 @@ class _Completion:
             return
         if is_abstract_type(return_type):
             resolve_type = return_type.resolve_type or self.ex.type_resolver
+            info = _real(info)
             runtime = resolve_type(result, info, return_type)
             if self.is_awaitable(runtime):
                 self.defer_stock(container, key, return_type, details, info, path, result, parent, runtime)
@@ -539,7 +577,7 @@ class _Completion:
         if asyncio.iscoroutine(awaitable_type):
             awaitable_type.close()
         self.settle_stock(container, key, return_type, details, info, path, parent,
-                          self.ex.stock_complete_value(return_type, details, info, path, result,
+                          self.ex.stock_complete_value(return_type, details, _real(info), path, result,
                                                        self.position_context))
 
     def settle_stock(self, container: Any, key: Any, return_type: GraphQLOutputType,
@@ -560,7 +598,7 @@ class _Completion:
         if ex.is_async_iterable(result) or not is_iterable(result):
             # graphql-core's own handling (and its error for a non-iterable).
             self.settle_stock(container, key, return_type, details, info, path, parent,
-                              ex.stock_complete_value(return_type, details, info, path, result,
+                              ex.stock_complete_value(return_type, details, _real(info), path, result,
                                                       self.position_context))
             return
         item_type = return_type.of_type
@@ -667,13 +705,19 @@ class _Completion:
         if asyncio.iscoroutine(pending):
             pending.close()
         self.settle_stock(container, key, object_type, details, info, path, parent,
-                          self.ex.stock_complete_value(object_type, details, info, path, result,
+                          self.ex.stock_complete_value(object_type, details, _real(info), path, result,
                                                        self.position_context))
 
     def flat_object(self, plan: ObjectPlan, source: Any, path: Path | None, list_path: Path | None,
                     index: int | None) -> dict[str, Any]:
         """An object of plain leaf fields. Any value the fast coercers do not take is
         completed the general way, raising (with a path) what graphql-core raises."""
+        builder = plan.builder
+        if builder is not None:
+            try:
+                return builder(source)
+            except Exception:
+                pass
         d: dict[str, Any] = {}
         for field in plan.fields:
             if field.kind == TYPENAME:
@@ -723,6 +767,29 @@ class _Completion:
     def fill_object(self, container: Any, key: Any, plan: ObjectPlan, source: Any, path: Path,
                     position_type: GraphQLOutputType, details: FieldDetailsList, parent: _Pos | None) -> None:
         """An object with resolver or object-valued fields: graphql-core's execute_fields."""
+        builder = plan.builder
+        d: dict[str, Any] | None = None
+        if builder is not None:
+            try:
+                d = builder(source)
+            except Exception:
+                d = None
+        if d is None:
+            self.fill_object_slowly(container, key, plan, source, path, position_type, details, parent)
+            return
+        container[key] = d
+        pos = _Pos(container, key, d, position_type, details, path, parent) if plan.deferrable else parent
+        type_name = plan.object_type.name
+        for field in plan.complex:
+            if field.bulk is not None:
+                self.bulk_field(d, field, plan, source, path, pos)
+                continue
+            self.execute_field(d, field, plan, source, Path(path, field.name, type_name), pos)
+
+    def fill_object_slowly(self, container: Any, key: Any, plan: ObjectPlan, source: Any, path: Path,
+                           position_type: GraphQLOutputType, details: FieldDetailsList,
+                           parent: _Pos | None) -> None:
+        """fill_object field by field, in selection order, each leaf coerced on its own."""
         d: dict[str, Any] = {}
         container[key] = d
         pos = _Pos(container, key, d, position_type, details, path, parent) if plan.deferrable else parent

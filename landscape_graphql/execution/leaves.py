@@ -9,6 +9,7 @@ only when the type's coercer is the very function it stands in for.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -70,6 +71,14 @@ def _isoformat(value: Any) -> Any:
     return value.isoformat() if type(value) is datetime else MISS
 
 
+# What each shortcut checks, for the compiled object builders (see builders.py).
+_string.kind = "str"  # type: ignore[attr-defined]
+_int.kind = "int"  # type: ignore[attr-defined]
+_float.kind = "float"  # type: ignore[attr-defined]
+_boolean.kind = "bool"  # type: ignore[attr-defined]
+_isoformat.kind = "datetime"  # type: ignore[attr-defined]
+
+
 # The built-in scalars' coercers, by the functions they stand in for.
 _BUILTIN: dict[GraphQLScalarType, Coercer] = {
     GraphQLString: _string,
@@ -104,11 +113,18 @@ def _enum_coercer(enum_type: GraphQLEnumType) -> Coercer | None:
             return names[value]
         return MISS
 
+    coerce.kind = "enum"  # type: ignore[attr-defined]
+    coerce.names = names  # type: ignore[attr-defined]
+    coerce.enum = wrapped  # type: ignore[attr-defined]
     return coerce
 
 
+@functools.lru_cache(maxsize=256)
 def fast_coercer(leaf: GraphQLLeafType) -> Coercer | None:
-    """The shortcut for `leaf`, or None when its coercion must always run as it is."""
+    """The shortcut for `leaf`, or None when its coercion must always run as it is.
+
+    One per type (cached): an enum's table is built once, and builders compiled for one
+    shape of selection can be found again by their coercers."""
     if isinstance(leaf, GraphQLEnumType):
         return _enum_coercer(leaf)
     builtin = _BUILTIN.get(leaf) if isinstance(leaf, GraphQLScalarType) else None

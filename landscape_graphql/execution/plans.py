@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -24,6 +24,7 @@ from graphql import (
     is_leaf_type,
     is_list_type,
     is_non_null_type,
+    is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.execution.values import get_argument_values
@@ -68,6 +69,9 @@ class FieldPlan:
     strawberry_field: Any = None
     # Resolved for a whole list of parents at once (see bulk.py).
     bulk: Bulk | None = None
+    # A list of objects of one type ([T], [T!]!, ...): its item type and the object type.
+    list_item_type: GraphQLOutputType | None = None
+    list_object_type: GraphQLObjectType | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +83,10 @@ class ObjectPlan:
     deferrable: bool
     # Only plain leaf fields (and __typename): the object completes in one loop.
     flat: bool
+    # The fields that are not plain leaves (resolvers, object-valued attributes), in order.
+    complex: list[FieldPlan] = field(default_factory=list)
+    # The compiled builder of the plain leaves (builders.py), when they all have one.
+    builder: Callable[[Any], dict[str, Any]] | None = None
 
 
 def _default_resolver_is_getattr(strawberry_schema: Any) -> bool:
@@ -137,6 +145,12 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
         named = get_named_type(return_type)
         inner = return_type.of_type if not nullable else return_type
         is_leaf = is_leaf_type(inner)
+        list_item_type = list_object_type = None
+        if is_list_type(inner):
+            item = inner.of_type
+            item_named = item.of_type if is_non_null_type(item) else item
+            if is_object_type(item_named):
+                list_item_type, list_object_type = item, item_named
         resolve = field_def.resolve
         has_args = bool(field_def.args or node.arguments)
         if (plain_ok and not has_args and resolve is not None and getattr(resolve, "_is_default", False)
@@ -144,7 +158,8 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
             strawberry_field = field_def.extensions[_STRAWBERRY_BACKREF]
             plan = FieldPlan(name, field_name, PLAIN, field_def, details, return_type, nullable, nodes,
                              getter=operator.attrgetter(strawberry_field.python_name),
-                             is_leaf=is_leaf, strawberry_field=strawberry_field)
+                             is_leaf=is_leaf, strawberry_field=strawberry_field,
+                             list_item_type=list_item_type, list_object_type=list_object_type)
             if is_leaf:
                 plan.leaf = fast_coercer(named)
             else:
@@ -155,7 +170,8 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
         flat = False
         deferrable = True
         plan = FieldPlan(name, field_name, RESOLVE, field_def, details, return_type, nullable, nodes,
-                         resolve=resolve or executor.field_resolver, is_leaf=is_leaf)
+                         resolve=resolve or executor.field_resolver, is_leaf=is_leaf,
+                         list_item_type=list_item_type, list_object_type=list_object_type)
         if has_args:
             try:
                 plan.args = get_argument_values(field_def, node, executor.variable_values,
@@ -174,7 +190,11 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
         if is_leaf and not is_list_type(inner):
             plan.leaf = fast_coercer(named)
         fields.append(plan)
-    return ObjectPlan(object_type, fields, deferrable, flat and all(f.kind != RESOLVE for f in fields))
+    object_plan = ObjectPlan(object_type, fields, deferrable, flat and all(f.kind != RESOLVE for f in fields),
+                             [f for f in fields if f.kind != TYPENAME and not (f.kind == PLAIN and f.is_leaf)])
+    from .builders import compile_builder  # builders import this module
+    object_plan.builder = compile_builder(object_plan)
+    return object_plan
 
 
 def is_undefined(value: Any) -> bool:
