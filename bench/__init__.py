@@ -1,0 +1,1 @@
+"""Benchmarks of landscape-graphql: `.venv/bin/python -m bench` (see BENCHMARKS.md)."""
