@@ -166,6 +166,21 @@ async def test_batched_explain_and_pages_of_every_fixture(pairs: dict[tuple[int,
             await pair.same(EVERYTHING, {"r": run["run_id"], "after": None})
 
 
+SAME_TEXT = """query ($t: String!, $d: Int!, $states: Boolean!, $n: Int!) { token(tokenId: $t) {
+  tokenId nodeStates @include(if: $states) { stateId status }
+  ancestors(maxDepth: $d) { tokens { tokenId } truncated }
+  row { tokens { tokenId ancestors(maxDepth: $d) { depthReached } } }
+  run { tokens(first: $n) { nodes { tokenId } } } } }"""
+
+
+async def test_one_query_text_with_changing_variables(pairs: dict[tuple[int, str], Pair]) -> None:
+    # Plans are shared by requests of the same text; what the variables change must not be.
+    pair = pairs[(2, "fork-coalesce")]
+    token = truth(2, "fork-coalesce")["runs"][0]["cases"]["coalesced_multi_parent"]["token_id"]
+    for d, states, n in ((0, True, 1), (2, False, 3), (1, True, 0), (101, False, 2), (2, True, 600)):
+        await pair.same(SAME_TEXT, {"t": token, "d": d, "states": states, "n": n})
+
+
 @pytest.fixture(scope="module")
 async def demo_pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Pair, Any]]:
     out = tmp_path_factory.mktemp("differential") / "demo.db"

@@ -11,8 +11,8 @@ rows (tuples). `fetch()` is the hot path: building, cache-keying and compiling a
 costs more than running a small indexed SELECT, and SQLAlchemy's per-row processing
 (notably parsing SQLite's text timestamps) more than the mapping to records.
 
-A request may `hold()` the connections it checks out and give them back with `release()` when
-it ends (the fast executor does); that saves a pool round trip per statement, which with
+A request may `hold()` the connection it checks out and give it back with `release()` when it
+ends (the fast executor does); that saves a pool round trip per statement, which with
 aiosqlite is a thread hop for the reset-on-return. Without `hold()` each statement checks its
 connection out and back in, as it always did.
 """
@@ -36,9 +36,11 @@ from ..errors import LandscapeError, QueryTimeout
 from .engine import Landscape
 from .errors import translate_db_error
 
-# Connections one holding request keeps at most; more concurrent statements wait for one of
-# them rather than drain the shared pool.
-MAX_HELD_CONNECTIONS = 3
+# Connections one holding request keeps. One: a request that held one connection and waited for
+# the pool for another could deadlock with others doing the same once the pool is drained (32
+# concurrent requests, 8 connections). Its concurrent statements take turns on it; prepared
+# statements run on the loop's thread anyway, so they never overlap.
+MAX_HELD_CONNECTIONS = 1
 
 _TIMEOUT_MESSAGE = "The query took longer than the request timeout and was cancelled"
 
@@ -225,7 +227,10 @@ class DbSession:
             # PostgreSQL through SQLAlchemy's driver adapter (with its cancellation on timeout);
             # SQLCipher on aiosqlite's thread, whose wrapper translates the driver's errors.
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
-        driver: Any = (await conn.get_raw_connection()).driver_connection
+        sync = conn.sync_connection
+        # The checked-out connection's driver, reached without a greenlet round trip.
+        driver: Any = (sync.connection.driver_connection if sync is not None
+                       else (await conn.get_raw_connection()).driver_connection)
         sqlite_conn = getattr(driver, "_connection", None) or getattr(driver, "_conn", None)
         if sqlite_conn is None:  # pragma: no cover - aiosqlite always has one
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)

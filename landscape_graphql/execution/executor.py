@@ -54,7 +54,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from .bulk import SKIP
 from .leaves import MISS
-from .plans import PLAIN, TYPENAME, FieldPlan, ObjectPlan, build_plan
+from .plans import PLAIN, TYPENAME, FieldPlan, ObjectPlan, shared_plan
 
 __all__ = ["FastExecutor"]
 
@@ -223,7 +223,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         if cached is not None:
             return cached[1]
         grouped = self.collect_subfields(object_type, field_details_list)[0]
-        plan = build_plan(self, object_type, grouped, self._strawberry_schema)
+        plan = shared_plan(self, object_type, grouped, self._strawberry_schema)
         # Keep the list alive with its plan, so that its id cannot be reused (as collect_subfields).
         self._plans[key] = (field_details_list, plan)
         return plan

@@ -10,7 +10,9 @@ its arguments when they do not depend on the object, and the fast coercer of a l
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +36,7 @@ from graphql.type.introspection import TypeNameMetaFieldDef
 from .bulk import Bulk, bulk_for
 from .leaves import Coercer, fast_coercer
 
-__all__ = ["PLAIN", "RESOLVE", "TYPENAME", "FieldPlan", "ObjectPlan", "build_plan"]
+__all__ = ["PLAIN", "RESOLVE", "TYPENAME", "FieldPlan", "ObjectPlan", "build_plan", "shared_plan"]
 
 TYPENAME = 0
 PLAIN = 1
@@ -69,6 +71,7 @@ class FieldPlan:
     strawberry_field: Any = None
     # Resolved for a whole list of parents at once (see bulk.py).
     bulk: Bulk | None = None
+    has_arguments: bool = False
     # A list of objects of one type ([T], [T!]!, ...): its item type and the object type.
     list_item_type: GraphQLOutputType | None = None
     list_object_type: GraphQLObjectType | None = None
@@ -87,6 +90,7 @@ class ObjectPlan:
     complex: list[FieldPlan] = field(default_factory=list)
     # The compiled builder of the plain leaves (builders.py), when they all have one.
     builder: Callable[[Any], dict[str, Any]] | None = None
+    has_arguments: bool = False  # some field's arguments are coerced per request
 
 
 def _default_resolver_is_getattr(strawberry_schema: Any) -> bool:
@@ -173,12 +177,8 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
                          resolve=resolve or executor.field_resolver, is_leaf=is_leaf,
                          list_item_type=list_item_type, list_object_type=list_object_type)
         if has_args:
-            try:
-                plan.args = get_argument_values(field_def, node, executor.variable_values,
-                                                details[0].fragment_variable_values,
-                                                executor.hide_suggestions)
-            except GraphQLError:
-                plan.args = None  # raised again for each object, where graphql-core raises it
+            plan.has_arguments = True
+            plan.args = _arguments(executor, plan)
         else:
             plan.args = {}
             strawberry_field = (field_def.extensions or {}).get(_STRAWBERRY_BACKREF)
@@ -191,7 +191,8 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
             plan.leaf = fast_coercer(named)
         fields.append(plan)
     object_plan = ObjectPlan(object_type, fields, deferrable, flat and all(f.kind != RESOLVE for f in fields),
-                             [f for f in fields if f.kind != TYPENAME and not (f.kind == PLAIN and f.is_leaf)])
+                             [f for f in fields if f.kind != TYPENAME and not (f.kind == PLAIN and f.is_leaf)],
+                             has_arguments=any(f.has_arguments for f in fields))
     from .builders import compile_builder  # builders import this module
     object_plan.builder = compile_builder(object_plan)
     return object_plan
@@ -199,3 +200,52 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
 
 def is_undefined(value: Any) -> bool:
     return value is Undefined
+
+
+# Plans shared by requests. The parse cache hands every request of the same query text the same
+# AST, so (object type, the AST nodes of each response key) names the same plan; the entry keeps
+# its nodes alive, so their ids cannot be reused while it is cached. Arguments are the only part
+# that depends on the request (its variables): they are coerced again for each request.
+_SHARED: OrderedDict[tuple[Any, ...], ObjectPlan] = OrderedDict()
+MAX_SHARED_PLANS = 512
+
+
+def shared_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
+                strawberry_schema: Any) -> ObjectPlan:
+    key_parts = []
+    for name, details in grouped.items():
+        if any(d.fragment_variable_values is not None for d in details):
+            return build_plan(executor, object_type, grouped, strawberry_schema)
+        key_parts.append((name, tuple(id(d.node) for d in details)))
+    key = (object_type, tuple(key_parts))
+    plan = _SHARED.get(key)
+    if plan is None:
+        plan = build_plan(executor, object_type, grouped, strawberry_schema)
+        _SHARED[key] = plan
+        if len(_SHARED) > MAX_SHARED_PLANS:
+            _SHARED.popitem(last=False)
+    else:
+        _SHARED.move_to_end(key)
+    if not plan.has_arguments:
+        return plan
+    return _with_arguments(plan, executor)
+
+
+def _with_arguments(plan: ObjectPlan, executor: Any) -> ObjectPlan:
+    """A copy of a shared plan with its fields' arguments coerced for this request."""
+    fields = []
+    for shared in plan.fields:
+        if shared.kind == RESOLVE and shared.has_arguments:
+            shared = dataclasses.replace(shared, args=_arguments(executor, shared))
+        fields.append(shared)
+    return dataclasses.replace(plan, fields=fields, complex=[
+        f for f in fields if f.kind != TYPENAME and not (f.kind == PLAIN and f.is_leaf)])
+
+
+def _arguments(executor: Any, field: FieldPlan) -> dict[str, Any] | None:
+    details = field.details[0]
+    try:
+        return get_argument_values(field.field_def, details.node, executor.variable_values,
+                                   details.fragment_variable_values, executor.hide_suggestions)
+    except GraphQLError:
+        return None  # raised again for each object, where graphql-core raises it
