@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import orjson
 from sqlalchemy import (
@@ -57,10 +57,58 @@ class PageRequest:
     before: str | None = None
 
 
+class Cursors(Sequence[str]):
+    """A page's cursors, each encoded when first read.
+
+    An export asks only for the page's end cursor; encoding all 500 would be a third of a
+    millisecond per page for nothing.
+    """
+
+    __slots__ = ("_connection", "_encoded", "_values")
+
+    def __init__(self, connection: str, values: list[list[Any]]) -> None:
+        self._connection = connection
+        self._values = values
+        self._encoded: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._values)))]
+        if index < 0:
+            index += len(self._values)
+        if not 0 <= index < len(self._values):
+            raise IndexError(index)
+        found = self._encoded.get(index)
+        if found is None:
+            found = self._encoded[index] = encode_cursor(self._connection, self._values[index])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self._values)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __hash__(self) -> int:  # pragma: no cover - pages are not hashed
+        raise TypeError("unhashable type: 'Cursors'")
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
 @dataclass(slots=True)
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
+    cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
     count_statement: Select[Any] | None = field(default=None, repr=False)
@@ -221,9 +269,10 @@ async def _prepared_page(
     rows = rows[:size]
     if backward:
         rows.reverse()
-    items = [R.record_from_tuple(cls, r, db.epoch) for r in rows]
+    map_row = R.record_mapper(cls, db.epoch)
+    items = [map_row(r) for r in rows]
     positions = [R.COLUMNS[cls].index(k.column.key) for k in keys]
-    cursors = [encode_cursor(connection, [r[i] for i in positions]) for r in rows]
+    cursors = Cursors(connection, [[r[i] for i in positions] for r in rows])
 
     def build_count() -> Select[Any]:
         return select(func.count()).select_from(base()[0].order_by(None).subquery())

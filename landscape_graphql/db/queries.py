@@ -105,9 +105,10 @@ def _outcome_columns(db: DbSession) -> list[Any]:
 def _records(cls: type[T], rows: Sequence[Any], epoch: int, offset: int = 0) -> list[T]:
     if cls is R.TokenRecord:
         return R.tokens_from_tuples(rows, epoch, offset)  # type: ignore[return-value]
+    map_row = R.record_mapper(cls, epoch)
     if offset:
-        return [R.record_from_tuple(cls, r[offset:], epoch) for r in rows]
-    return [R.record_from_tuple(cls, r, epoch) for r in rows]
+        return [map_row(r[offset:]) for r in rows]
+    return [map_row(r) for r in rows]
 
 
 def _group_concat(column: Any, dialect: str) -> Any:

@@ -872,6 +872,17 @@ def artifact_from_tuple(t: Any, epoch: int) -> ArtifactRecord:
     return tuple_mapper(ArtifactRecord, epoch)(t)
 
 
+def record_mapper(cls: type[T], epoch: int) -> Callable[[Any], T]:
+    """row -> record of `cls`, with its own integrity rules (`record_from_tuple`, looked up once)."""
+    if cls is TokenRecord:
+        return lambda t: token_from_tuple(t, epoch)  # type: ignore[return-value]
+    if cls is CallRecord:
+        return lambda t: call_from_tuple(t, epoch)  # type: ignore[return-value]
+    if cls is ArtifactRecord:
+        return lambda t: artifact_from_tuple(t, epoch)  # type: ignore[return-value]
+    return tuple_mapper(cls, epoch)
+
+
 def record_from_tuple(cls: type[T], t: Any, epoch: int) -> T:
     """Any record type laid out as `COLUMNS[cls]`, with its own integrity rules."""
     if cls is TokenRecord:
