@@ -433,14 +433,17 @@ def _wrk(url: str, body: bytes, seconds: int, connections: int) -> tuple[float, 
         script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                      f"wrk.body = {orjson.dumps(body.decode()).decode()}\n")
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                          "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+                          "--timeout", "30s", "-s", script.name, url],
+                         capture_output=True, text=True, check=True).stdout
     Path(script.name).unlink()
-    rate = float(_WRK_LINE.search(out).group(1))  # type: ignore[union-attr]
+    found = _WRK_LINE.search(out)
+    rate = float(found.group(1)) if found else 0.0
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     latency = {p: float(v) * scale[u] for p, v, u in _LATENCY.findall(out)}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        raise RuntimeError(f"{non2xx.group(1)} failed responses under load:\n{out}")
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", out)
+    if failed or (timeouts and int(timeouts.group(1))) or not latency:
+        raise RuntimeError(f"failed or timed-out responses under load:\n{out}")
     return rate, latency, out
 
 
@@ -467,7 +470,7 @@ def scenario_5(small: Landscape, opts: Options) -> Result:
     rate, latency = rows["graphql"]
     result.checks += [
         Check(">= 1,000 requests/s", f"{rate:,.0f}", rate >= 1000),
-        Check("p99 <= 50 ms", f"{latency.get('99', 0):.1f} ms", latency.get("99", 1e9) <= 50),
+        Check("p99 <= 50 ms", f"{latency['99']:.1f} ms", latency["99"] <= 50),
     ]
     result.notes.append("`uvicorn bench.app:make --factory --workers 2` (bench/app.py); wrk -t 2 -c 32 on the "
                         "same 2-core machine, so client and server share the CPUs.")
@@ -494,9 +497,19 @@ def scenario_6(large: Landscape, opts: Options) -> Result:
     with large.connect() as conn:
         for sql, params in statements:
             plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-            full = [step for step in plan if step.startswith("SCAN ") and " LIMIT" not in sql.upper()
-                    and "PRAGMA" not in sql.upper()]
-            scans += full
+            for step in plan:
+                # A scan of the catalog (sqlite_master), one that stops at its LIMIT, or of a table
+                # of a handful of rows (the schema identity singleton) reads no audit data.
+                scanned = re.match(r"SCAN (\w+)", step)
+                if scanned is None or re.search(r"\bLIMIT\b", sql, re.I):
+                    continue
+                alias = re.search(rf"FROM (\w+) AS {scanned.group(1)}\b", sql, re.I)
+                table = alias.group(1) if alias else scanned.group(1)
+                if table.startswith("sqlite_"):
+                    continue
+                (rows,) = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                if rows > 100:
+                    scans.append(f"{step} ({rows:,} rows)")
             result.notes.append(f"start-up statement `{' '.join(sql.split())}`: plan {plan or ['(none)']}")
     result.checks += [
         Check("ready in < 1 s (median)", ms(median), median < 1.0),
