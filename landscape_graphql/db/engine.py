@@ -73,6 +73,7 @@ class Landscape:
     backend: str  # "sqlite" | "sqlcipher" | "postgresql"
     location: str  # a display form, never containing a password or key
     watch: _FileWatch = field(default_factory=lambda: _FileWatch(None))
+    busy_timeout_ms: int = 2000  # how long a SQLite reader waits for a writer's lock
 
     async def check_file(self) -> None:
         """Raise DATABASE_UNAVAILABLE if the file is gone; follow it if it was replaced."""
@@ -239,4 +240,5 @@ async def open_landscape(target: str, options: EngineOptions | None = None) -> L
         raise
     watched = None if backend == "postgresql" else Path(location).resolve()
     return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
-                     backend=backend, location=location, watch=_FileWatch(watched))
+                     backend=backend, location=location, watch=_FileWatch(watched),
+                     busy_timeout_ms=round(options.busy_timeout_s * 1000))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ from .errors import translate_db_error
 # concurrent requests, 8 connections). Its concurrent statements take turns on it; prepared
 # statements run on the loop's thread anyway, so they never overlap.
 MAX_HELD_CONNECTIONS = 1
+
+# How long a statement may hold the event loop's thread before it moves to aiosqlite's.
+INLINE_BUDGET_S = 0.005
 
 _TIMEOUT_MESSAGE = "The query took longer than the request timeout and was cancelled"
 
@@ -210,11 +214,7 @@ class DbSession:
         try:
             return await asyncio.wait_for(asyncio.shield(task), remaining)
         except TimeoutError:
-            # Cancelling the await leaves SQLite's worker thread running the query; interrupt
-            # it (PostgreSQL: cancel the statement) so the connection goes back healthy.
-            await self._interrupt(conn)
-            with contextlib.suppress(Exception):
-                await task
+            await self._cancel(conn, task)
             raise QueryTimeout(_TIMEOUT_MESSAGE) from None
 
     @staticmethod
@@ -234,34 +234,48 @@ class DbSession:
         sqlite_conn = getattr(driver, "_connection", None) or getattr(driver, "_conn", None)
         if sqlite_conn is None:  # pragma: no cover - aiosqlite always has one
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
-        return self._run_inline(conn, sqlite_conn, prepared.sql, parameters, remaining)
+        rows = self._try_inline(conn, sqlite_conn, prepared.sql, parameters, remaining)
+        if rows is None:
+            # Slow, or a writer holds a lock: finish on aiosqlite's thread, where waiting for
+            # the lock (up to the busy timeout) or scanning leaves the event loop free.
+            return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
+        return rows
 
-    @staticmethod
-    def _run_inline(conn: AsyncConnection, sqlite_conn: Any, sql: str, parameters: tuple[Any, ...],
-                    remaining: float | None) -> list[Any]:
-        """Run on the event loop's thread, on this statement's own connection.
+    def _try_inline(self, conn: AsyncConnection, sqlite_conn: Any, sql: str,
+                    parameters: tuple[Any, ...], remaining: float | None) -> list[Any] | None:
+        """Run on the event loop's thread if it is quick; None if it was not and was abandoned.
 
-        A prepared statement is an indexed lookup or a page: tens of microseconds of SQLite,
-        against ~75 µs for each hop to aiosqlite's thread and back, and the rows' Python objects
-        hold the GIL in either thread anyway. The deadline interrupts SQLite from its progress
-        handler ("interrupted", as `sqlite3_interrupt` gives).
+        A prepared statement is usually an indexed lookup or a page: tens of microseconds of
+        SQLite, against ~75 µs for each hop to aiosqlite's thread and back, and the rows'
+        Python objects hold the GIL in either thread anyway. But the loop must never wait
+        for SQLite: /livez and every other request share it. So the attempt gets a short
+        budget (the progress handler interrupts it) and no busy wait (a locked database
+        fails at once), and the caller reruns what was abandoned on the thread. Nothing was
+        returned or counted by then, so a rerun costs time, never a wrong answer or count.
         """
+        budget = INLINE_BUDGET_S if remaining is None else min(INLINE_BUDGET_S, remaining)
+        deadline = time.monotonic() + budget
+        sqlite_conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+        sqlite_conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            rows: list[Any] = sqlite_conn.execute(sql, parameters).fetchall()
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "interrupted" in message or "locked" in message or "busy" in message:
+                return None
+            raise
+        finally:
+            sqlite_conn.set_progress_handler(None, 0)
+            sqlite_conn.execute(f"PRAGMA busy_timeout = {self.landscape.busy_timeout_ms:d}")
         sync_conn = conn.sync_connection
         dispatch = sync_conn.dispatch if sync_conn is not None else None
-        if dispatch is not None and dispatch.before_cursor_execute:
-            # Statement listeners (logging, the tests' counters) see this statement too.
-            dispatch.before_cursor_execute(sync_conn, None, sql, parameters, None, False)
-        if remaining is None:
-            rows: list[Any] = sqlite_conn.execute(sql, parameters).fetchall()
-        else:
-            deadline = time.monotonic() + remaining
-            sqlite_conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-            try:
-                rows = sqlite_conn.execute(sql, parameters).fetchall()
-            finally:
-                sqlite_conn.set_progress_handler(None, 0)
-        if dispatch is not None and dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(sync_conn, None, sql, parameters, None, False)
+        if dispatch is not None:
+            # Statement listeners (logging, the tests' counters) see the statement that
+            # answered, once, as if it had gone through SQLAlchemy.
+            if dispatch.before_cursor_execute:
+                dispatch.before_cursor_execute(sync_conn, None, sql, parameters, None, False)
+            if dispatch.after_cursor_execute:
+                dispatch.after_cursor_execute(sync_conn, None, sql, parameters, None, False)
         return rows
 
     async def _execute_driver_sql(self, conn: AsyncConnection, sql: str, parameters: tuple[Any, ...],
@@ -275,23 +289,27 @@ class DbSession:
         try:
             return await asyncio.wait_for(asyncio.shield(task), remaining)
         except TimeoutError:
-            await self._interrupt(conn)
-            with contextlib.suppress(Exception):
-                await task
+            await self._cancel(conn, task)
             raise QueryTimeout(_TIMEOUT_MESSAGE) from None
 
-    async def _interrupt(self, conn: AsyncConnection) -> None:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
+    async def _cancel(self, conn: AsyncConnection, task: asyncio.Future[Any]) -> None:
+        """Stop the statement `task` runs so its connection goes back healthy.
+
+        Cancelling the await leaves SQLite's worker thread running the query: interrupt it
+        (`sqlite3_interrupt` is thread-safe by SQLite's contract). asyncpg cancels the
+        statement on the server itself when its task is cancelled; its `reset()` would only
+        refuse while an operation is in progress.
+        """
         if self.dialect == "sqlite":
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
             sqlite_conn = getattr(driver, "_connection", None) or getattr(driver, "_conn", None)
             if sqlite_conn is not None:
                 sqlite_conn.interrupt()
         else:
-            reset = getattr(driver, "reset", None)
-            if reset is not None:
-                with contextlib.suppress(Exception):
-                    await reset()  # asyncpg: cancels the running statement
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
     def cost(self) -> dict[str, Any]:
         return {

@@ -67,6 +67,37 @@ async def test_a_writers_lock_gives_database_busy_then_recovers(tmp_path: Path) 
         await landscape.dispose()
 
 
+async def test_the_event_loop_keeps_turning_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    # Statements may start on the loop's thread; waiting for a lock must not happen there, or
+    # /livez and every other request would stall for the whole busy timeout.
+    db = _copy(tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")
+    landscape = await open_landscape(str(db), EngineOptions(busy_timeout_s=1.0))
+    api = Api(landscape)
+    writer = sqlite3.connect(db, isolation_level=None)
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        writer.execute("BEGIN EXCLUSIVE")
+        result = await api.run(TOKENS_QUERY, {"r": FC2["run_id"]})
+        assert [e["extensions"]["code"] for e in result.errors] == ["DATABASE_BUSY"]
+        # ~100 ticks fit in the one-second wait; a blocked loop gets at most one or two.
+        assert ticks >= 30, ticks
+    finally:
+        beating.cancel()
+        writer.close()
+        api.counter.close()
+        await landscape.dispose()
+
+
 async def test_pages_taken_while_elspeth_appends_neither_repeat_nor_skip(tmp_path: Path) -> None:
     db = _copy(tmp_path)
     landscape = await open_landscape(str(db))
