@@ -123,12 +123,16 @@ async def child_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
               .select_from(tp.outerjoin(child, child.c.token_id == tp.c.token_id))
               .where(in_keys(tp.c.parent_token_id, keys, db.dialect)))
     # A member that is not the output's token_parents parent still led to the output.
+    # batch_members has no index on token_id: the keys' batches are found first (one pass
+    # over batch_members), or the planner may drive the join from all of token_parents.
+    keys_batches = select(bm.c.batch_id).where(in_keys(bm.c.token_id, keys, db.dialect))
     outputs = (select(member.c.token_id.label("key"), member.c.ordinal.label("edge_ordinal"),
                       literal(True).label("via_batch"), child)
                .select_from(member.join(co, and_(co.c.batch_id == member.c.batch_id,
                                                  co.c.token_id != member.c.token_id))
                             .join(tp, tp.c.parent_token_id == co.c.token_id)
                             .join(child, child.c.token_id == tp.c.token_id))
+               .where(member.c.batch_id.in_(keys_batches))
                .where(in_keys(member.c.token_id, keys, db.dialect))
                .where(child.c.expand_group_id.is_not(None))
                .where(_batch_pin(db, member, child)))
