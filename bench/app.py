@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from landscape_graphql._process import tune_garbage_collector
 from landscape_graphql.app import AppConfig, create_app
 from landscape_graphql.settings import Settings
 
@@ -32,4 +33,5 @@ def make() -> Starlette:
     settings = Settings(fast_execution=os.environ.get("BENCH_FAST", "1") != "0")
     app = create_app(AppConfig(database=os.environ["BENCH_DB"], settings=settings, graphiql=False))
     app.router.routes.append(Route("/plain", plain, methods=["POST"]))
+    tune_garbage_collector()  # as `landscape-graphql serve` does
     return app

@@ -95,6 +95,7 @@ def _authenticator(args: argparse.Namespace) -> tuple[object, bool]:
 
 def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     from ._logging import configure
+    from ._process import tune_garbage_collector
     from .app import AppConfig, create_app
     from .auth import InsecureBindError, refuse_insecure_bind
     from .db.engine import EngineOptions, open_landscape
@@ -138,6 +139,7 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
                        authenticator=authenticator,  # type: ignore[arg-type]
                        cors_origins=tuple(args.cors_origin))
     app = create_app(config)
+    tune_garbage_collector()
     print(f"serving {described} on http://{args.host}:{args.port}/graphql", flush=True)
     _run_until_signal(app, args.host, args.port)
     return 0
