@@ -36,10 +36,11 @@ from .limits import MAX_BODY_BYTES
 from .metrics import Metrics, classify_result
 from .schema import build_schema
 from .settings import Settings
+from .tracing import RequestSpan, Tracing
 
 logger = logging.getLogger("landscape_graphql")
 
-_OPERATION = re.compile(r"^\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription)\b")
+_OPERATION = re.compile(r"^\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?")
 
 
 @dataclass
@@ -52,11 +53,16 @@ class AppConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     authenticator: Authenticator = field(default_factory=AnonymousAuthenticator)
     cors_origins: tuple[str, ...] = ()
+    # OpenTelemetry spans per request and statement (tracing.py); None: no tracing at all.
+    tracing: Tracing | None = None
 
 
 class _State:
     landscape: Landscape | None = None
     shutting_down: bool = False
+
+
+_NO_COST = {"sqlStatements": 0, "rowsRead": 0}
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -144,6 +150,19 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
 
     async def execute(query: str, variables: dict[str, Any] | None, operation_name: str | None,
                       request: Request, principal: Principal) -> Response:
+        tracing = config.tracing
+        if tracing is None:
+            return await execute_traced(query, variables, operation_name, request, principal, None)
+        assert state.landscape is not None
+        tracing = tracing.for_backend(state.landscape.backend)
+        match = _OPERATION.match(query)
+        operation_type = match.group(1) if match else "query" if query.lstrip().startswith("{") else None
+        with tracing.request(operation_type, operation_name or (match.group(2) if match else None),
+                             query, variables) as span:
+            return await execute_traced(query, variables, operation_name, request, principal, span)
+
+    async def execute_traced(query: str, variables: dict[str, Any] | None, operation_name: str | None,
+                             request: Request, principal: Principal, span: RequestSpan | None) -> Response:
         assert state.landscape is not None
         started = time.perf_counter()
         budget = None
@@ -153,14 +172,19 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         try:
             await state.landscape.check_file()
         except LandscapeError as exc:
+            if span is not None:
+                span.finish(_NO_COST, [exc.code])
             return _json({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
         ctx = Context.create(state.landscape, config.settings, request=request,
                              payload_store=payload_store, payload_budget=budget,
-                             allowed_runs=principal.allowed_runs)
+                             allowed_runs=principal.allowed_runs,
+                             tracer=None if span is None else config.tracing)
         try:
             result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                           operation_name=operation_name)
         except CannotGetOperationTypeError:
+            if span is not None:
+                span.finish(_NO_COST, ["GRAPHQL_VALIDATION_FAILED"])
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.
             return _json({"data": None, "errors": [{
@@ -170,6 +194,8 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         except Exception:
             error_id = secrets.token_hex(6)
             logger.exception("internal error %s outside resolvers", error_id)
+            if span is not None:
+                span.finish(_NO_COST, ["INTERNAL"])
             return _json({"data": None, "errors": [{"message": "Internal error",
                                                     "extensions": {"code": "INTERNAL", "errorId": error_id}}]})
         body: dict[str, Any] = {"data": result.data}
@@ -187,6 +213,8 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         metrics.observe_request(match.group(1) if match else "query" if query.lstrip().startswith("{") else None,
                                 status, time.perf_counter() - started, cost["sqlStatements"],
                                 cost["rowsRead"], codes, payload_bytes)
+        if span is not None:
+            span.finish(cost, codes)
         return response
 
     async def livez(_request: Request) -> Response:

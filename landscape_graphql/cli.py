@@ -36,6 +36,11 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                    help="allow a non-loopback --host without authentication")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin requests from this origin (repeatable; default none)")
+    p.add_argument("--otel", action="store_true",
+                   help="export OpenTelemetry traces over OTLP/HTTP, configured by the OTEL_EXPORTER_OTLP_* "
+                        "variables (needs the [otel] extra; default off)")
+    p.add_argument("--otel-record-queries", action="store_true",
+                   help="with --otel, also record each query's text and variables (default: never)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +122,17 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     except InsecureBindError as exc:
         print(f"landscape-graphql: {exc}", file=sys.stderr)
         return 2
+    tracing, provider = None, None
+    if args.otel:
+        from .tracing import TracingUnavailable, otlp_tracing
+        try:
+            tracing, provider = otlp_tracing(record_queries=args.otel_record_queries)
+        except TracingUnavailable as exc:
+            print(f"landscape-graphql: {exc}", file=sys.stderr)
+            return 2
+    elif args.otel_record_queries:
+        print("landscape-graphql: --otel-record-queries needs --otel", file=sys.stderr)
+        return 2
     options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env)
 
     async def check() -> str:
@@ -137,11 +153,15 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
                        engine_options=options, payload_roots=tuple(payloads),
                        graphiql=introspection and not args.no_graphiql,
                        authenticator=authenticator,  # type: ignore[arg-type]
-                       cors_origins=tuple(args.cors_origin))
+                       cors_origins=tuple(args.cors_origin), tracing=tracing)
     app = create_app(config)
     tune_garbage_collector()
     print(f"serving {described} on http://{args.host}:{args.port}/graphql", flush=True)
-    _run_until_signal(app, args.host, args.port)
+    try:
+        _run_until_signal(app, args.host, args.port)
+    finally:
+        if provider is not None:
+            provider.shutdown()  # exports the spans still buffered
     return 0
 
 

@@ -34,7 +34,7 @@ class Context:
 
     @classmethod
     def create(cls, landscape: Landscape, settings: Settings, **kwargs: Any) -> Context:
-        db = DbSession(landscape, timeout_s=settings.request_timeout_s)
+        db = DbSession(landscape, timeout_s=settings.request_timeout_s, tracer=kwargs.pop("tracer", None))
         loaders = Loaders(db, kwargs.get("payload_store"), kwargs.get("payload_budget"))
         return cls(landscape=landscape, db=db, loaders=loaders, settings=settings, **kwargs)
 

@@ -24,8 +24,9 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
@@ -96,9 +97,17 @@ def prepare(statement: ClauseElement, dialect: Dialect, dynamic: Sequence[str]) 
                     processors={n: p for n, p in processors.items() if n in dynamic})
 
 
+class StatementTracer(Protocol):
+    """Something that wraps each statement, e.g. in a tracing span (see tracing.py)."""
+
+    def statement(self) -> AbstractContextManager[Any]: ...
+
+
 class DbSession:
-    def __init__(self, landscape: Landscape, *, timeout_s: float | None = None) -> None:
+    def __init__(self, landscape: Landscape, *, timeout_s: float | None = None,
+                 tracer: StatementTracer | None = None) -> None:
         self.landscape = landscape
+        self._tracer = tracer
         self.tables = landscape.tables
         self.epoch = landscape.epoch
         self.dialect = landscape.dialect
@@ -180,6 +189,14 @@ class DbSession:
         return await self._run(self._execute_prepared, prepared, prepared.parameters(values))
 
     async def _run(self, execute: Any, *args: Any) -> Sequence[Any]:
+        if self._tracer is None:
+            return await self._run_untraced(execute, *args)
+        with self._tracer.statement() as span:
+            rows = await self._run_untraced(execute, *args)
+            span.set_attribute("db.response.returned_rows", len(rows))
+            return rows
+
+    async def _run_untraced(self, execute: Any, *args: Any) -> Sequence[Any]:
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             raise QueryTimeout("The request ran out of time before its next query")
