@@ -140,6 +140,29 @@ async def test_integrity_violations_are_reported_and_the_rest_resolves(
     _no_leak(result.errors)
 
 
+async def test_lineage_walks_report_the_broken_record_instead_of_a_partial_graph(
+        corrupt_api: tuple[Api, dict[str, str]]) -> None:
+    api, ids = corrupt_api
+    fork_parent = FC29["cases"]["fork_child"]["parents"][0]["token_id"]
+    result = await api.run(
+        """query ($a: String!, $c: String!, $p: String!) {
+          a: token(tokenId: $a) { ancestors(maxDepth: 3) { tokens { tokenId } } }
+          c: token(tokenId: $c) { ancestors(maxDepth: 3) { tokens { tokenId } } }
+          p: token(tokenId: $p) { descendants(maxDepth: 3) { tokens { tokenId } } }
+        }""", {"a": ids["fork_child"], "c": ids["coalesced"], "p": fork_parent})
+    by_path = {tuple(e["path"]): e for e in result.errors}
+    assert set(by_path) == {("a", "ancestors"), ("c", "ancestors"), ("p", "descendants")}
+    assert all(e["extensions"]["code"] == "AUDIT_INTEGRITY" for e in result.errors)
+    # the child without a group id, found walking up from it and walking down to it
+    assert ids["fork_child"] in by_path[("a", "ancestors")]["extensions"]["record"]
+    assert ids["fork_child"] in by_path[("p", "descendants")]["extensions"]["record"]
+    # the parent that token_parents names but tokens does not hold
+    assert ids["coalesced"] in by_path[("c", "ancestors")]["extensions"]["record"]
+    assert "ghost" in by_path[("c", "ancestors")]["message"]
+    assert result.data == {"a": {"ancestors": None}, "c": {"ancestors": None}, "p": {"descendants": None}}
+    _no_leak(result.errors)
+
+
 async def test_one_bad_record_in_a_batch_fails_only_its_own_field(
         corrupt_api: tuple[Api, dict[str, str]]) -> None:
     api, ids = corrupt_api

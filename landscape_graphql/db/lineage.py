@@ -18,7 +18,7 @@ from sqlalchemy import and_, exists, func, literal, select, union_all
 
 from ..errors import AuditIntegrityError
 from . import records as R
-from ._keys import in_keys
+from .queries import _columns, _in_keys, _key_value, _prepared
 from .session import DbSession
 
 
@@ -72,8 +72,16 @@ def _batch_pin(db: DbSession, batch_member: Any, output: Any) -> Any:
                           b.c.expansion_group_id == output.c.expand_group_id)
 
 
-async def parent_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
-    """Edges into `keys` (their parents), with the parent tokens."""
+# Each level's statement is prepared once per epoch and dialect (db/queries.py): a walk runs
+# one per level, and building and compiling it cost more than running it.
+# Parent level columns: key, other_id, edge_ordinal, via_batch, child_fork, child_join,
+# child_expand, then the parent token (COLUMNS[TokenRecord]).
+_PARENT_TOKEN_AT = 7
+# Child level columns: key, edge_ordinal, via_batch, then the child token.
+_CHILD_TOKEN_AT = 3
+
+
+def _parent_level_statement(db: DbSession) -> Any:
     t = db.tables
     tp, bm = t.token_parents, t.batch_members
     child, parent = t.tokens.alias("child"), t.tokens.alias("parent")
@@ -82,35 +90,26 @@ async def parent_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
                       .where(_batch_pin(db, member, child)).scalar_subquery())
     direct = (select(tp.c.token_id.label("key"), tp.c.parent_token_id.label("other_id"),
                      func.coalesce(member_ordinal, tp.c.ordinal).label("edge_ordinal"),
-                     (member_ordinal.is_not(None)).label("via_batch"), *_child_groups(child), parent)
+                     (member_ordinal.is_not(None)).label("via_batch"), *_child_groups(child),
+                     *_columns(parent, R.TokenRecord))
               .select_from(tp.join(child, child.c.token_id == tp.c.token_id)
                            .outerjoin(parent, parent.c.token_id == tp.c.parent_token_id))
-              .where(in_keys(tp.c.token_id, keys, db.dialect)))
+              .where(_in_keys(db, tp.c.token_id)))
     co_members = (select(tp.c.token_id.label("key"), co.c.token_id.label("other_id"),
                          co.c.ordinal.label("edge_ordinal"), literal(True).label("via_batch"),
-                         *_child_groups(child), parent)
+                         *_child_groups(child), *_columns(parent, R.TokenRecord))
                   .select_from(tp.join(child, child.c.token_id == tp.c.token_id)
                                .join(member, member.c.token_id == tp.c.parent_token_id)
                                .join(co, and_(co.c.batch_id == member.c.batch_id,
                                               co.c.token_id != member.c.token_id))
                                .outerjoin(parent, parent.c.token_id == co.c.token_id))
-                  .where(in_keys(tp.c.token_id, keys, db.dialect))
+                  .where(_in_keys(db, tp.c.token_id))
                   .where(child.c.expand_group_id.is_not(None))
                   .where(_batch_pin(db, member, child)))
-    rows = await db.all(union_all(direct, co_members))
-    out = []
-    for r in rows:
-        if r.token_id is None:
-            raise AuditIntegrityError(f"tokens[{r.key}]", "every parent in token_parents must exist in tokens",
-                                      f"parent {r.other_id} is missing")
-        other = R.token_from_row(r, db.epoch)
-        kind = _kind(r.key, r.child_fork, r.child_join, r.child_expand, bool(r.via_batch))
-        out.append(LevelHit(r.key, LineageEdge(other.token_id, r.key, kind, int(r.edge_ordinal)), other))
-    return out
+    return union_all(direct, co_members)
 
 
-async def child_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
-    """Edges out of `keys` (their children, and the outputs of batches they were members of)."""
+def _child_level_statement(db: DbSession) -> Any:
     t = db.tables
     tp, bm = t.token_parents, t.batch_members
     child = t.tokens.alias("child")
@@ -119,31 +118,54 @@ async def child_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
                       .where(_batch_pin(db, member, child)).scalar_subquery())
     direct = (select(tp.c.parent_token_id.label("key"),
                      func.coalesce(member_ordinal, tp.c.ordinal).label("edge_ordinal"),
-                     (member_ordinal.is_not(None)).label("via_batch"), child)
+                     (member_ordinal.is_not(None)).label("via_batch"), *_columns(child, R.TokenRecord))
               .select_from(tp.outerjoin(child, child.c.token_id == tp.c.token_id))
-              .where(in_keys(tp.c.parent_token_id, keys, db.dialect)))
+              .where(_in_keys(db, tp.c.parent_token_id)))
     # A member that is not the output's token_parents parent still led to the output.
     # batch_members has no index on token_id: the keys' batches are found first (one pass
     # over batch_members), or the planner may drive the join from all of token_parents.
-    keys_batches = select(bm.c.batch_id).where(in_keys(bm.c.token_id, keys, db.dialect))
+    keys_batches = select(bm.c.batch_id).where(_in_keys(db, bm.c.token_id))
     outputs = (select(member.c.token_id.label("key"), member.c.ordinal.label("edge_ordinal"),
-                      literal(True).label("via_batch"), child)
+                      literal(True).label("via_batch"), *_columns(child, R.TokenRecord))
                .select_from(member.join(co, and_(co.c.batch_id == member.c.batch_id,
                                                  co.c.token_id != member.c.token_id))
                             .join(tp, tp.c.parent_token_id == co.c.token_id)
                             .join(child, child.c.token_id == tp.c.token_id))
                .where(member.c.batch_id.in_(keys_batches))
-               .where(in_keys(member.c.token_id, keys, db.dialect))
+               .where(_in_keys(db, member.c.token_id))
                .where(child.c.expand_group_id.is_not(None))
                .where(_batch_pin(db, member, child)))
-    rows = await db.all(union_all(direct, outputs))
-    out = []
+    return union_all(direct, outputs)
+
+
+async def parent_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
+    """Edges into `keys` (their parents), with the parent tokens."""
+    rows = await db.fetch(_prepared(db, "lineage/parents", lambda: _parent_level_statement(db)),
+                          {"keys": _key_value(db, keys)})
     for r in rows:
-        if r.token_id is None:
-            raise AuditIntegrityError(f"token_parents[parent {r.key}]",
+        if r[_PARENT_TOKEN_AT] is None:
+            raise AuditIntegrityError(f"tokens[{r[0]}]", "every parent in token_parents must exist in tokens",
+                                      f"parent {r[1]} is missing")
+    parents = R.tokens_from_tuples(rows, db.epoch, _PARENT_TOKEN_AT)
+    out = []
+    for r, other in zip(rows, parents, strict=True):
+        kind = _kind(r[0], r[4], r[5], r[6], bool(r[3]))
+        out.append(LevelHit(r[0], LineageEdge(other.token_id, r[0], kind, int(r[2])), other))
+    return out
+
+
+async def child_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
+    """Edges out of `keys` (their children, and the outputs of batches they were members of)."""
+    rows = await db.fetch(_prepared(db, "lineage/children", lambda: _child_level_statement(db)),
+                          {"keys": _key_value(db, keys)})
+    for r in rows:
+        if r[_CHILD_TOKEN_AT] is None:
+            raise AuditIntegrityError(f"token_parents[parent {r[0]}]",
                                       "every child in token_parents must exist in tokens")
-        other = R.token_from_row(r, db.epoch)
+    children = R.tokens_from_tuples(rows, db.epoch, _CHILD_TOKEN_AT)
+    out = []
+    for r, other in zip(rows, children, strict=True):
         kind = _kind(other.token_id, other.fork_group_id, other.join_group_id,
-                     other.expand_group_id, bool(r.via_batch))
-        out.append(LevelHit(r.key, LineageEdge(r.key, other.token_id, kind, int(r.edge_ordinal)), other))
+                     other.expand_group_id, bool(r[2]))
+        out.append(LevelHit(r[0], LineageEdge(r[0], other.token_id, kind, int(r[1])), other))
     return out
