@@ -503,10 +503,12 @@ def scenario_6(large: Landscape, opts: Options) -> Result:
                 scanned = re.match(r"SCAN (\w+)", step)
                 if scanned is None or re.search(r"\bLIMIT\b", sql, re.I):
                     continue
-                alias = re.search(rf"FROM (\w+) AS {scanned.group(1)}\b", sql, re.I)
+                # The scanned name may be an alias, in a FROM list: "FROM a AS x, f(x.name) AS y".
+                alias = re.search(rf"(?:FROM|,|JOIN)\s*(\w+)(?:\([^)]*\))?\s+(?:AS\s+)?{scanned.group(1)}\b",
+                                  sql, re.I)
                 table = alias.group(1) if alias else scanned.group(1)
-                if table.startswith("sqlite_"):
-                    continue
+                if table.startswith(("sqlite_", "pragma_")):
+                    continue  # the catalog, and its table-valued functions, hold no audit data
                 (rows,) = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
                 if rows > 100:
                     scans.append(f"{step} ({rows:,} rows)")
