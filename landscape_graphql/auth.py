@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import jwt
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
@@ -317,6 +316,8 @@ class OIDCVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        import jwt  # here, not at module level: PyJWT and cryptography cost every start-up ~40 ms
+
         config = self.config
         try:
             header = jwt.get_unverified_header(token)

@@ -297,7 +297,7 @@ async def load_sqlite_into_postgres(sqlite_path: str | os.PathLike[str], postgre
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
     try:
         epoch = _epoch_of(source, path.name)
-        models = tables_for(epoch)
+        models = tables_for(epoch, ddl=True)
         present = {str(r[0]) for r in source.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
         skipped = tuple(sorted(present - set(models.metadata.tables)))

@@ -83,11 +83,21 @@ def _ts(name: str, *, nullable: bool = False) -> Column[object]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
-def build_tables(epoch: int) -> LandscapeTables:
+def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
+    """The models of an epoch; `ddl` adds what only creating tables needs (partial indexes).
+
+    Reading never needs the partial unique indexes, and their dialect options make SQLAlchemy
+    import every dialect they name (PostgreSQL's costs ~120 ms of a SQLite server's start-up).
+    """
     if epoch not in SUPPORTED_EPOCHS:
         raise ValueError(f"no table models for epoch {epoch}")
     new = epoch >= EPOCH_29
     md = MetaData()
+
+    def partial_unique(name: str, *columns: str, where: str) -> list[SchemaItem]:
+        if not ddl:
+            return []
+        return [Index(name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where))]
 
     def only29(*items: SchemaItem) -> list[SchemaItem]:
         return list(items) if new else []
@@ -400,12 +410,10 @@ def build_tables(epoch: int) -> LandscapeTables:
         ForeignKeyConstraint(["operation_id"], ["operations.operation_id"]),
         Index("ix_calls_state", "state_id"),
         Index("ix_calls_operation", "operation_id"),
-        Index("ix_calls_state_call_index_unique", "state_id", "call_index", unique=True,
-              sqlite_where=text("state_id IS NOT NULL"),
-              postgresql_where=text("state_id IS NOT NULL")),
-        Index("ix_calls_operation_call_index_unique", "operation_id", "call_index", unique=True,
-              sqlite_where=text("operation_id IS NOT NULL"),
-              postgresql_where=text("operation_id IS NOT NULL")),
+        *partial_unique("ix_calls_state_call_index_unique", "state_id", "call_index",
+                        where="state_id IS NOT NULL"),
+        *partial_unique("ix_calls_operation_call_index_unique", "operation_id", "call_index",
+                        where="operation_id IS NOT NULL"),
     )
 
     operations = Table(
@@ -515,9 +523,8 @@ def build_tables(epoch: int) -> LandscapeTables:
         Index("ix_token_outcomes_token_id", "token_id"),
         Index("ix_token_outcomes_run_id", "run_id"),
         # A token has at most one terminal outcome (a buffered one may precede it).
-        Index("ix_token_outcomes_terminal_unique", "token_id", unique=True,
-              sqlite_where=text("completed = 1" if new else "is_terminal = 1"),
-              postgresql_where=text("completed = 1" if new else "is_terminal = 1")),
+        *partial_unique("ix_token_outcomes_terminal_unique", "token_id",
+                        where="completed = 1" if new else "is_terminal = 1"),
     )
 
     batch_members = Table(
@@ -753,11 +760,12 @@ def build_tables(epoch: int) -> LandscapeTables:
     )
 
 
-_CACHE: dict[int, LandscapeTables] = {}
+_CACHE: dict[tuple[int, bool], LandscapeTables] = {}
 
 
-def tables_for(epoch: int) -> LandscapeTables:
-    """The (immutable, shared) table models of an epoch."""
-    if epoch not in _CACHE:
-        _CACHE[epoch] = build_tables(epoch)
-    return _CACHE[epoch]
+def tables_for(epoch: int, *, ddl: bool = False) -> LandscapeTables:
+    """The (immutable, shared) table models of an epoch; `ddl=True` to create tables from."""
+    key = (epoch, ddl)
+    if key not in _CACHE:
+        _CACHE[key] = build_tables(epoch, ddl=ddl)
+    return _CACHE[key]

@@ -115,7 +115,7 @@ def generate(out: Path | str, *, epoch: int = 29, rows: int = 200, seed: int = 0
     created_store = not payload_dir.exists()
     if parallel is None:
         parallel = rows * _TOKENS_PER_ROW[shape] >= _PARALLEL_TOKENS
-    tables = tables_for(epoch)
+    tables = tables_for(epoch, ddl=True)
     engine = create_engine(f"sqlite:///{out}")
     # pysqlite runs DDL in autocommit, one synced transaction per CREATE; skip the syncing.
     event.listen(engine, "connect", _unsynced)
