@@ -27,10 +27,12 @@ size, depth or id count never lowers the estimate.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
 
+import orjson
 from graphql import (
     ASTValidationRule,
     DirectiveNode,
@@ -547,6 +549,33 @@ def _estimate(
     return estimator.cost(operation.selection_set, root, "root")
 
 
+# Estimates of recent (document, variables) pairs: a client repeating a query (a viewer, an
+# export paging through a run, a load balancer's probe) pays the walk once. The parse cache
+# hands back the same DocumentNode for the same text, so its identity is the key (kept alive in
+# the entry, so an id is never reused while cached). Bounded: no request can grow it.
+_ESTIMATE_CACHE_SIZE = 512
+_estimates: OrderedDict[tuple[int, int, str | None, bytes, QueryLimits], tuple[DocumentNode, int]] = OrderedDict()
+
+
+def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[str, Any] | None,
+                     operation_name: str | None, limits: QueryLimits) -> int:
+    try:
+        frozen = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # values no JSON client could send (in-process callers): no caching
+        return _estimate(document, schema, variables, operation_name, limits, True)
+    key = (id(document), id(schema), operation_name, frozen, limits)
+    hit = _estimates.get(key)
+    if hit is not None and hit[0] is document:
+        _estimates.move_to_end(key)
+        return hit[1]
+    # A limit it breaks raises here, and nothing is cached: the next try walks again.
+    found = _estimate(document, schema, variables, operation_name, limits, True)
+    _estimates[key] = (document, found)
+    if len(_estimates) > _ESTIMATE_CACHE_SIZE:
+        _estimates.popitem(last=False)
+    return found
+
+
 def estimate_nodes(
     document: DocumentNode,
     schema: GraphQLSchema | Any,
@@ -606,13 +635,12 @@ class QueryLimitsExtension(SchemaExtension):
         context = self.execution_context
         if context.pre_execution_errors or context.graphql_document is None:
             return
-        found = _estimate(
+        found = _cached_estimate(
             context.graphql_document,
             _graphql_schema(context.schema),
             context.variables,
             context.operation_name,
             self.limits,
-            check_page_sizes=True,
         )
         landscape = context.extensions_results.setdefault("landscape", {})
         landscape["estimatedNodes"] = found

@@ -533,3 +533,43 @@ async def test_chunked_body_over_limit_is_refused_and_under_limit_replayed() -> 
 
 def test_default_body_limit_is_one_mebibyte() -> None:
     assert DEFAULT_QUERY_LIMITS.max_body_bytes == 1_048_576
+
+
+async def test_estimates_are_cached_per_document_and_variables_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from landscape_graphql import limits as limits_module
+
+    walks = 0
+    real = limits_module._estimate
+
+    def counting(*args: Any, **kwargs: Any) -> int:
+        nonlocal walks
+        walks += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(limits_module, "_estimate", counting)
+    monkeypatch.setattr(limits_module, "_estimates", limits_module.OrderedDict())
+    schema = limited_schema()
+    query = "query ($n: Int) { runs(first: $n) { edges { cursor } } }"
+    estimates = []
+    for n in (4, 4, 7, 4):
+        result, _ = await run(schema, query, {"n": n})
+        estimates.append(result.extensions["landscape"]["estimatedNodes"])
+    # the same page size is not walked again; another one is, and gets its own figure
+    assert estimates == [4, 4, 7, 4]
+    assert walks == 2
+    # an estimate over the budget is refused every time, cached or not
+    over = "query ($n: Int) { runs(first: $n) { edges { node { tokens(first: $n) { edges { cursor } } } } } }"
+    tight = MaskingSchema(query=Query, extensions=[QueryLimitsExtension.factory(QueryLimits(max_nodes=10))])
+    for _ in range(2):
+        result, calls = await run(tight, over, {"n": 5})
+        assert calls == 0 and result.errors[0].extensions["code"] == "QUERY_LIMIT"
+        assert result.extensions["landscape"]["estimatedNodes"] == 30
+    assert walks == 3
+    # a page size over the maximum stops the walk itself; nothing is cached, it is walked again
+    for _ in range(2):
+        result, calls = await run(schema, query, {"n": 501})
+        assert calls == 0 and result.errors[0].extensions["code"] == "QUERY_LIMIT"
+    assert walks == 5
+    for n in range(limits_module._ESTIMATE_CACHE_SIZE + 50):
+        await run(schema, query, {"n": n % 400 + 1, "pad": n})
+    assert len(limits_module._estimates) == limits_module._ESTIMATE_CACHE_SIZE
