@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -432,6 +433,8 @@ def _wrk(url: str, body: bytes, seconds: int, connections: int) -> tuple[float, 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                      f"wrk.body = {orjson.dumps(body.decode()).decode()}\n")
+    if shutil.which("wrk") is None:
+        raise SystemExit("scenario 5 needs wrk: apt-get install wrk (or run --only 1,2,3,4,6)")
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
                           "--timeout", "30s", "-s", script.name, url],
                          capture_output=True, text=True, check=True).stdout
