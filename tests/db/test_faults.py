@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,6 +95,38 @@ async def test_the_event_loop_keeps_turning_while_a_writer_holds_the_lock(tmp_pa
     finally:
         beating.cancel()
         writer.close()
+        api.counter.close()
+        await landscape.dispose()
+
+
+async def test_statements_over_the_inline_budget_answer_the_same_from_the_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from landscape_graphql.db import session
+
+    landscape = await open_landscape(str(_copy(tmp_path)))
+    api = Api(landscape)
+    query = """query ($r: String!) { run(runId: $r) { tokens(first: 50) { nodes {
+        tokenId nodeStates { stateId status } outcome { rowOutcome } parents { tokenId } } } } }"""
+    try:
+        inline = await api.run(query, {"r": FC2["run_id"]})
+        # Every statement now overruns its budget at the first progress-handler check.
+        monkeypatch.setattr(session, "INLINE_BUDGET_S", -1.0)
+        threaded = 0
+        real = session.DbSession._execute_driver_sql
+
+        async def counting(self: Any, *args: Any) -> Any:
+            nonlocal threaded
+            threaded += 1
+            return await real(self, *args)
+
+        monkeypatch.setattr(session.DbSession, "_execute_driver_sql", counting)
+        moved = await api.run(query, {"r": FC2["run_id"]})
+        assert threaded >= 4  # the page and its three relations at least
+        assert not inline.errors and not moved.errors
+        assert moved.data == inline.data and len(inline.data["run"]["tokens"]["nodes"]) == 50
+        # the abandoned attempts are neither counted nor seen by statement listeners
+        assert moved.statements == inline.statements == moved.cost["sqlStatements"]
+    finally:
         api.counter.close()
         await landscape.dispose()
 
