@@ -18,3 +18,4 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+    gc.enable()  # the CLI disables it while importing
