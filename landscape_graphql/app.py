@@ -62,6 +62,14 @@ class _State:
     shutting_down: bool = False
 
 
+def _operation(query: str) -> tuple[str | None, str | None]:
+    """The operation's type and name, read off the document's start (no parse)."""
+    match = _OPERATION.match(query)
+    if match:
+        return match.group(1), match.group(2)
+    return ("query" if query.lstrip().startswith("{") else None), None
+
+
 _NO_COST = {"sqlStatements": 0, "rowsRead": 0}
 
 
@@ -153,12 +161,8 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         tracing = config.tracing
         if tracing is None:
             return await execute_traced(query, variables, operation_name, request, principal, None)
-        assert state.landscape is not None
-        tracing = tracing.for_backend(state.landscape.backend)
-        match = _OPERATION.match(query)
-        operation_type = match.group(1) if match else "query" if query.lstrip().startswith("{") else None
-        with tracing.request(operation_type, operation_name or (match.group(2) if match else None),
-                             query, variables) as span:
+        operation_type, named = _operation(query)
+        with tracing.request(operation_type, operation_name or named, query, variables) as span:
             return await execute_traced(query, variables, operation_name, request, principal, span)
 
     async def execute_traced(query: str, variables: dict[str, Any] | None, operation_name: str | None,
@@ -208,9 +212,8 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         body["extensions"] = extensions
         response = _json(body)
         status, codes = classify_result(body["data"], body.get("errors"))
-        match = _OPERATION.match(query)
         payload_bytes = ctx.loaders.payload_by_ref.bytes_served if "payload_by_ref" in vars(ctx.loaders) else 0
-        metrics.observe_request(match.group(1) if match else "query" if query.lstrip().startswith("{") else None,
+        metrics.observe_request(_operation(query)[0],
                                 status, time.perf_counter() - started, cost["sqlStatements"],
                                 cost["rowsRead"], codes, payload_bytes)
         if span is not None:

@@ -29,14 +29,10 @@ class TracingUnavailable(RuntimeError):
 class Tracing:
     tracer: Any  # an opentelemetry.trace.Tracer
     record_queries: bool = False
-    backend: str = "sqlite"
 
     @classmethod
     def from_provider(cls, provider: Any, *, record_queries: bool = False) -> Tracing:
         return cls(provider.get_tracer("landscape_graphql"), record_queries)
-
-    def for_backend(self, backend: str) -> Tracing:
-        return Tracing(self.tracer, self.record_queries, backend)
 
     @contextlib.contextmanager
     def request(self, operation_type: str | None, operation_name: str | None,
@@ -55,13 +51,13 @@ class Tracing:
             yield RequestSpan(span)
 
     @contextlib.contextmanager
-    def statement(self) -> Iterator[Any]:
+    def statement(self, backend: str) -> Iterator[Any]:
         from opentelemetry.trace import SpanKind
 
         # "SELECT" is all a span name may say: the API sends nothing else.
         with self.tracer.start_as_current_span(
                 "SELECT", kind=SpanKind.CLIENT,
-                attributes={"db.system.name": _DB_SYSTEMS.get(self.backend, self.backend),
+                attributes={"db.system.name": _DB_SYSTEMS.get(backend, backend),
                             "db.operation.name": "SELECT"}) as span:
             yield span
 

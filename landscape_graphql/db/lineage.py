@@ -18,7 +18,8 @@ from sqlalchemy import and_, exists, func, literal, select, union_all
 
 from ..errors import AuditIntegrityError
 from . import records as R
-from .queries import _columns, _in_keys, _key_value, _prepared
+from ._keys import in_keys
+from ._statements import fetch_by_keys, record_columns
 from .session import DbSession
 
 
@@ -72,7 +73,7 @@ def _batch_pin(db: DbSession, batch_member: Any, output: Any) -> Any:
                           b.c.expansion_group_id == output.c.expand_group_id)
 
 
-# Each level's statement is prepared once per epoch and dialect (db/queries.py): a walk runs
+# Each level's statement is prepared once per epoch and dialect (db/_statements.py): a walk runs
 # one per level, and building and compiling it cost more than running it.
 # Parent level columns: key, other_id, edge_ordinal, via_batch, child_fork, child_join,
 # child_expand, then the parent token (COLUMNS[TokenRecord]).
@@ -91,19 +92,19 @@ def _parent_level_statement(db: DbSession) -> Any:
     direct = (select(tp.c.token_id.label("key"), tp.c.parent_token_id.label("other_id"),
                      func.coalesce(member_ordinal, tp.c.ordinal).label("edge_ordinal"),
                      (member_ordinal.is_not(None)).label("via_batch"), *_child_groups(child),
-                     *_columns(parent, R.TokenRecord))
+                     *record_columns(parent, R.TokenRecord))
               .select_from(tp.join(child, child.c.token_id == tp.c.token_id)
                            .outerjoin(parent, parent.c.token_id == tp.c.parent_token_id))
-              .where(_in_keys(db, tp.c.token_id)))
+              .where(in_keys(db.dialect, tp.c.token_id)))
     co_members = (select(tp.c.token_id.label("key"), co.c.token_id.label("other_id"),
                          co.c.ordinal.label("edge_ordinal"), literal(True).label("via_batch"),
-                         *_child_groups(child), *_columns(parent, R.TokenRecord))
+                         *_child_groups(child), *record_columns(parent, R.TokenRecord))
                   .select_from(tp.join(child, child.c.token_id == tp.c.token_id)
                                .join(member, member.c.token_id == tp.c.parent_token_id)
                                .join(co, and_(co.c.batch_id == member.c.batch_id,
                                               co.c.token_id != member.c.token_id))
                                .outerjoin(parent, parent.c.token_id == co.c.token_id))
-                  .where(_in_keys(db, tp.c.token_id))
+                  .where(in_keys(db.dialect, tp.c.token_id))
                   .where(child.c.expand_group_id.is_not(None))
                   .where(_batch_pin(db, member, child)))
     return union_all(direct, co_members)
@@ -118,21 +119,21 @@ def _child_level_statement(db: DbSession) -> Any:
                       .where(_batch_pin(db, member, child)).scalar_subquery())
     direct = (select(tp.c.parent_token_id.label("key"),
                      func.coalesce(member_ordinal, tp.c.ordinal).label("edge_ordinal"),
-                     (member_ordinal.is_not(None)).label("via_batch"), *_columns(child, R.TokenRecord))
+                     (member_ordinal.is_not(None)).label("via_batch"), *record_columns(child, R.TokenRecord))
               .select_from(tp.outerjoin(child, child.c.token_id == tp.c.token_id))
-              .where(_in_keys(db, tp.c.parent_token_id)))
+              .where(in_keys(db.dialect, tp.c.parent_token_id)))
     # A member that is not the output's token_parents parent still led to the output.
     # batch_members has no index on token_id: the keys' batches are found first (one pass
     # over batch_members), or the planner may drive the join from all of token_parents.
-    keys_batches = select(bm.c.batch_id).where(_in_keys(db, bm.c.token_id))
+    keys_batches = select(bm.c.batch_id).where(in_keys(db.dialect, bm.c.token_id))
     outputs = (select(member.c.token_id.label("key"), member.c.ordinal.label("edge_ordinal"),
-                      literal(True).label("via_batch"), *_columns(child, R.TokenRecord))
+                      literal(True).label("via_batch"), *record_columns(child, R.TokenRecord))
                .select_from(member.join(co, and_(co.c.batch_id == member.c.batch_id,
                                                  co.c.token_id != member.c.token_id))
                             .join(tp, tp.c.parent_token_id == co.c.token_id)
                             .join(child, child.c.token_id == tp.c.token_id))
                .where(member.c.batch_id.in_(keys_batches))
-               .where(_in_keys(db, member.c.token_id))
+               .where(in_keys(db.dialect, member.c.token_id))
                .where(child.c.expand_group_id.is_not(None))
                .where(_batch_pin(db, member, child)))
     return union_all(direct, outputs)
@@ -140,8 +141,7 @@ def _child_level_statement(db: DbSession) -> Any:
 
 async def parent_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
     """Edges into `keys` (their parents), with the parent tokens."""
-    rows = await db.fetch(_prepared(db, "lineage/parents", lambda: _parent_level_statement(db)),
-                          {"keys": _key_value(db, keys)})
+    rows = await fetch_by_keys(db, "lineage/parents", lambda: _parent_level_statement(db), keys)
     for r in rows:
         if r[_PARENT_TOKEN_AT] is None:
             raise AuditIntegrityError(f"tokens[{r[0]}]", "every parent in token_parents must exist in tokens",
@@ -156,8 +156,7 @@ async def parent_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
 
 async def child_level(db: DbSession, keys: Sequence[str]) -> list[LevelHit]:
     """Edges out of `keys` (their children, and the outputs of batches they were members of)."""
-    rows = await db.fetch(_prepared(db, "lineage/children", lambda: _child_level_statement(db)),
-                          {"keys": _key_value(db, keys)})
+    rows = await fetch_by_keys(db, "lineage/children", lambda: _child_level_statement(db), keys)
     for r in rows:
         if r[_CHILD_TOKEN_AT] is None:
             raise AuditIntegrityError(f"token_parents[parent {r[0]}]",

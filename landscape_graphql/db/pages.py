@@ -25,7 +25,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    null,
     or_,
     select,
 )
@@ -33,6 +32,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from ..errors import BadArgument
 from . import records as R
+from ._statements import prepared, record_columns
 from .enums import (
     PATH_TO_ROW,
     ROW_TO_TERMINAL,
@@ -44,7 +44,7 @@ from .enums import (
     TerminalPath,
     TerminalResult,
 )
-from .session import DbSession, Prepared, prepare
+from .session import DbSession, Prepared
 
 T = TypeVar("T")
 
@@ -197,8 +197,8 @@ async def keyset_page(
 
 async def count(db: DbSession, page: Page[Any]) -> int:
     if page.count_prepared is not None:
-        prepared, values = page.count_prepared
-        return int((await db.fetch(prepared, values))[0][0])
+        statement, values = page.count_prepared
+        return int((await db.fetch(statement, values))[0][0])
     assert page.count_statement is not None
     return int((await db.all(page.count_statement))[0][0])
 
@@ -209,23 +209,6 @@ async def count(db: DbSession, page: Page[Any]) -> int:
 # filters, which direction, which cursors) and run with their values as parameters: building
 # and compiling the Core statement each page would cost more than the page's SQL. Filters that
 # bind lists (statuses, outcome views) keep the general `keyset_page` above.
-
-_PREPARED: dict[tuple[Any, ...], Prepared] = {}
-
-
-def _columns(table: Any, cls: type) -> list[Any]:
-    """`table`'s columns in `records.COLUMNS[cls]` order, NULL for those its epoch lacks."""
-    return [table.c[name] if name in table.c else null().label(name) for name in R.COLUMNS[cls]]
-
-
-def _prepared_once(db: DbSession, key: tuple[Any, ...], build: Callable[[], Select[Any]],
-                   dynamic: Sequence[str]) -> Prepared:
-    key = (*key, db.epoch, db.dialect)
-    found = _PREPARED.get(key)
-    if found is None:
-        found = _PREPARED[key] = prepare(build(), db.landscape.engine.dialect, dynamic)
-    return found
-
 
 async def _prepared_page(
     db: DbSession,
@@ -263,8 +246,8 @@ async def _prepared_page(
         return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
     values["limit"] = size + 1
-    prepared = _prepared_once(db, ("page", *shape), build, list(values))
-    rows = list(await db.fetch(prepared, values))
+    statement = prepared(db, ("page", *shape), build, list(values))
+    rows = list(await db.fetch(statement, values))
     more = len(rows) > size
     rows = rows[:size]
     if backward:
@@ -277,8 +260,8 @@ async def _prepared_page(
     def build_count() -> Select[Any]:
         return select(func.count()).select_from(base()[0].order_by(None).subquery())
 
-    count_prepared = _prepared_once(db, ("count", connection, tuple(sorted(filters))), build_count,
-                                    list(filters))
+    count_prepared = prepared(db, ("count", connection, tuple(sorted(filters))), build_count,
+                              list(filters))
     return Page(
         items=items, cursors=cursors,
         has_next_page=more if not backward else request.before is not None,
@@ -296,7 +279,7 @@ async def runs_page(db: DbSession, request: PageRequest, size: int, *,
                     started_before: datetime | None = None,
                     allowed_runs: frozenset[str] | None = None) -> Page[R.RunRecord]:
     t = db.tables.runs
-    stmt = select(*_columns(t, R.RunRecord))
+    stmt = select(*record_columns(t, R.RunRecord))
     if allowed_runs is not None:
         # A scoped caller's pages and counts only ever see its own runs.
         stmt = stmt.where(t.c.run_id.in_(sorted(allowed_runs)))
@@ -323,7 +306,7 @@ async def rows_page(db: DbSession, run_id: str, request: PageRequest, size: int,
         t = db.tables.rows
         # epoch 29 orders by ingest_sequence (row_index repeats across sources); epoch 2 by row_index.
         order_col = t.c.ingest_sequence if db.epoch >= 29 else t.c.row_index
-        stmt = select(*_columns(t, R.RowRecord)).where(t.c.run_id == bindparam("run_id"))
+        stmt = select(*record_columns(t, R.RowRecord)).where(t.c.run_id == bindparam("run_id"))
         if index_from is not None:
             stmt = stmt.where(order_col >= bindparam("index_from"))
         if index_to is not None:
@@ -403,7 +386,7 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
             filters["row_id"] = flt.row_id
 
         def base() -> tuple[Select[Any], list[SortKey]]:
-            stmt = select(*_columns(t, R.TokenRecord)).where(t.c.run_id == bindparam("run_id"))
+            stmt = select(*record_columns(t, R.TokenRecord)).where(t.c.run_id == bindparam("run_id"))
             if flt.branch_name is not None:
                 stmt = stmt.where(t.c.branch_name == bindparam("branch_name"))
             if flt.row_id is not None:
@@ -411,7 +394,7 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
             return stmt, [SortKey(t.c.token_id)]
 
         return await _prepared_page(db, "tokens", R.TokenRecord, base, filters, request, size)
-    stmt = select(*_columns(t, R.TokenRecord)).where(t.c.run_id == run_id)
+    stmt = select(*record_columns(t, R.TokenRecord)).where(t.c.run_id == run_id)
     if flt.branch_name is not None:
         stmt = stmt.where(t.c.branch_name == flt.branch_name)
     if flt.row_id is not None:
@@ -432,7 +415,7 @@ async def node_states_page(db: DbSession, run_id: str, request: PageRequest, siz
                            statuses: Sequence[NodeStateStatus] = ()) -> Page[R.NodeStateRecord]:
     s = db.tables.node_states
     if statuses:
-        stmt = select(*_columns(s, R.NodeStateRecord)).where(s.c.run_id == run_id)
+        stmt = select(*record_columns(s, R.NodeStateRecord)).where(s.c.run_id == run_id)
         if node_id is not None:
             stmt = stmt.where(s.c.node_id == node_id)
         stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
@@ -443,7 +426,7 @@ async def node_states_page(db: DbSession, run_id: str, request: PageRequest, siz
         filters["node_id"] = node_id
 
     def base() -> tuple[Select[Any], list[SortKey]]:
-        stmt = select(*_columns(s, R.NodeStateRecord)).where(s.c.run_id == bindparam("run_id"))
+        stmt = select(*record_columns(s, R.NodeStateRecord)).where(s.c.run_id == bindparam("run_id"))
         if node_id is not None:
             stmt = stmt.where(s.c.node_id == bindparam("node_id"))
         return stmt, [SortKey(s.c.state_id)]
@@ -465,7 +448,7 @@ async def calls_page(db: DbSession, run_id: str, request: PageRequest, size: int
                      statuses: Sequence[CallStatus] = ()) -> Page[R.CallRecord]:
     c = db.tables.calls
     if call_types or statuses:
-        stmt = select(*_columns(c, R.CallRecord)).where(_calls_in_run(db, run_id))
+        stmt = select(*record_columns(c, R.CallRecord)).where(_calls_in_run(db, run_id))
         if call_types:
             stmt = stmt.where(c.c.call_type.in_([x.value for x in call_types]))
         if statuses:
@@ -474,7 +457,7 @@ async def calls_page(db: DbSession, run_id: str, request: PageRequest, size: int
                                  lambda r: R.call_from_tuple(r, db.epoch))
 
     def base() -> tuple[Select[Any], list[SortKey]]:
-        stmt = select(*_columns(c, R.CallRecord)).where(_calls_in_run(db, bindparam("run_id")))
+        stmt = select(*record_columns(c, R.CallRecord)).where(_calls_in_run(db, bindparam("run_id")))
         return stmt, [SortKey(c.c.call_id)]
 
     return await _prepared_page(db, "calls", R.CallRecord, base, {"run_id": run_id}, request, size)
@@ -488,7 +471,7 @@ async def validation_errors_page(db: DbSession, run_id: str, request: PageReques
 
     def base() -> tuple[Select[Any], list[SortKey]]:
         v = db.tables.validation_errors
-        stmt = select(*_columns(v, R.ValidationErrorRecord)).where(v.c.run_id == bindparam("run_id"))
+        stmt = select(*record_columns(v, R.ValidationErrorRecord)).where(v.c.run_id == bindparam("run_id"))
         if node_id is not None:
             stmt = stmt.where(v.c.node_id == bindparam("node_id"))
         return stmt, [SortKey(v.c.error_id)]
@@ -505,7 +488,7 @@ async def transform_errors_page(db: DbSession, run_id: str, request: PageRequest
 
     def base() -> tuple[Select[Any], list[SortKey]]:
         e = db.tables.transform_errors
-        stmt = select(*_columns(e, R.TransformErrorRecord)).where(e.c.run_id == bindparam("run_id"))
+        stmt = select(*record_columns(e, R.TransformErrorRecord)).where(e.c.run_id == bindparam("run_id"))
         if node_id is not None:
             stmt = stmt.where(e.c.transform_id == bindparam("node_id"))
         return stmt, [SortKey(e.c.error_id)]
@@ -518,7 +501,7 @@ def _of_run(db: DbSession, table_name: str, cls: type,
             key: str) -> Callable[[], tuple[Select[Any], list[SortKey]]]:
     def base() -> tuple[Select[Any], list[SortKey]]:
         t = getattr(db.tables, table_name)
-        return select(*_columns(t, cls)).where(t.c.run_id == bindparam("run_id")), [SortKey(t.c[key])]
+        return select(*record_columns(t, cls)).where(t.c.run_id == bindparam("run_id")), [SortKey(t.c[key])]
     return base
 
 

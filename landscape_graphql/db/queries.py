@@ -4,26 +4,22 @@ Each function takes the request's `DbSession` and a key list and returns `(key, 
 (or records carrying their key); the loaders group them. Ordering that ELSPETH defines (states
 by step and attempt, parents by ordinal, members by ordinal) is done here in SQL.
 
-Each statement is built and compiled once per (epoch, dialect) and run as a `Prepared`
-statement with the key set as its one parameter (see `_keys.py` for why one parameter): the
-per-call cost of building and compiling a Core statement exceeds that of running a small
-indexed SELECT. Records are selected as `records.COLUMNS` lays them out and mapped by position.
+Each statement is compiled once per (epoch, dialect) and run prepared with the key set as its
+one parameter (`_statements.py`, `_keys.py`); records are selected as `records.COLUMNS` lays
+them out and mapped by position.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Select,
     String,
     and_,
-    any_,
     bindparam,
     exists,
     func,
@@ -32,67 +28,17 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union_all,
 )
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.elements import KeyedColumnElement
 
 from ..errors import AuditIntegrityError
 from . import records as R
-from .session import DbSession, Prepared, prepare
+from ._keys import in_keys, in_pairs, pair_names, pair_set
+from ._statements import fetch_by_keys, prepared, record_columns
+from .session import DbSession
 
 T = TypeVar("T")
-
-_PREPARED: dict[tuple[str, int, str], Prepared] = {}
-
-
-def _prepared(db: DbSession, name: str, build: Callable[[], ClauseElement],
-              dynamic: tuple[str, ...] = ("keys",)) -> Prepared:
-    """The statement `name` for this session's epoch and dialect, built on first use."""
-    key = (name, db.epoch, db.dialect)
-    found = _PREPARED.get(key)
-    if found is None:
-        found = _PREPARED[key] = prepare(build(), db.landscape.engine.dialect, dynamic)
-    return found
-
-
-async def _fetch(db: DbSession, name: str, build: Callable[[], ClauseElement],
-                 keys: Sequence[Any]) -> Sequence[Any]:
-    return await db.fetch(_prepared(db, name, build), {"keys": _key_value(db, keys)})
-
-
-# The key set as one bound parameter, named so that the statement can be compiled once:
-# the same SQL as `_keys.in_keys` / `in_pairs`, which bind the values themselves.
-
-def _key_value(db: DbSession, keys: Sequence[str]) -> Any:
-    if db.dialect == "postgresql":
-        return list(keys)
-    return orjson.dumps(list(keys)).decode()
-
-
-def _in_keys(db: DbSession, column: KeyedColumnElement[Any]) -> ColumnElement[bool]:
-    if db.dialect == "postgresql":
-        return column == any_(bindparam("keys", type_=ARRAY(String)))
-    values = func.json_each(bindparam("keys", type_=String)).table_valued("value")
-    return column.in_(select(values.c.value).scalar_subquery())
-
-
-def _in_pairs(db: DbSession, first: KeyedColumnElement[Any],
-              second: KeyedColumnElement[Any]) -> ColumnElement[bool]:
-    if db.dialect == "postgresql":
-        firsts = bindparam("firsts", type_=ARRAY(String))
-        seconds = bindparam("seconds", type_=ARRAY(String))
-        return tuple_(first, second).in_(select(func.unnest(firsts), func.unnest(seconds)))
-    values = func.json_each(bindparam("keys", type_=String)).table_valued("value")
-    return tuple_(first, second).in_(
-        select(func.json_extract(values.c.value, "$[0]"), func.json_extract(values.c.value, "$[1]")))
-
-
-def _columns(table: Any, cls: type) -> list[Any]:
-    """`table`'s columns in `records.COLUMNS[cls]` order, NULL for those its epoch lacks."""
-    return [table.c[name] if name in table.c else null().label(name) for name in R.COLUMNS[cls]]
-
 
 def _outcome_columns(db: DbSession) -> list[Any]:
     o = db.tables.token_outcomes
@@ -122,11 +68,11 @@ async def _by_key(db: DbSession, cls: type[T], table_name: str, key: str, keys: 
     """Records of one table whose `key` is in `keys`, in `order`."""
     def build() -> Select[Any]:
         t = getattr(db.tables, table_name)
-        stmt = select(*_columns(t, cls)).where(_in_keys(db, t.c[key]))
+        stmt = select(*record_columns(t, cls)).where(in_keys(db.dialect, t.c[key]))
         return stmt.order_by(*(t.c[c] for c in order)) if order else stmt
 
     name = f"{table_name}/{key}/{','.join(order)}"
-    return _records(cls, await _fetch(db, name, build, keys), db.epoch)
+    return _records(cls, await fetch_by_keys(db, name, build, keys), db.epoch)
 
 
 async def runs_by_id(db: DbSession, ids: Sequence[str]) -> list[R.RunRecord]:
@@ -137,15 +83,10 @@ async def nodes_by_key(db: DbSession, keys: Sequence[tuple[str, str]]) -> list[R
     """Nodes are keyed per run: (run_id, node_id)."""
     def build() -> Select[Any]:
         t = db.tables.nodes
-        return select(*_columns(t, R.NodeRecord)).where(_in_pairs(db, t.c.run_id, t.c.node_id))
+        return select(*record_columns(t, R.NodeRecord)).where(in_pairs(db.dialect, t.c.run_id, t.c.node_id))
 
-    if db.dialect == "postgresql":
-        prepared = _prepared(db, "nodes/key", build, ("firsts", "seconds"))
-        values: dict[str, Any] = {"firsts": [k[0] for k in keys], "seconds": [k[1] for k in keys]}
-    else:
-        prepared = _prepared(db, "nodes/key", build)
-        values = {"keys": orjson.dumps([list(k) for k in keys]).decode()}
-    return _records(R.NodeRecord, await db.fetch(prepared, values), db.epoch)
+    statement = prepared(db, "nodes/key", build, pair_names(db.dialect))
+    return _records(R.NodeRecord, await db.fetch(statement, pair_set(db.dialect, keys)), db.epoch)
 
 
 async def nodes_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.NodeRecord]:
@@ -178,12 +119,12 @@ async def parents_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.P
         tp, tok = db.tables.token_parents, db.tables.tokens
         # The outer join keeps a dangling parent reference visible (parent None) so it is
         # reported instead of silently missing.
-        return (select(tp.c.token_id, tp.c.parent_token_id, tp.c.ordinal, *_columns(tok, R.TokenRecord))
+        return (select(tp.c.token_id, tp.c.parent_token_id, tp.c.ordinal, *record_columns(tok, R.TokenRecord))
                 .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.parent_token_id))
-                .where(_in_keys(db, tp.c.token_id))
+                .where(in_keys(db.dialect, tp.c.token_id))
                 .order_by(tp.c.token_id, tp.c.ordinal))
 
-    rows = await _fetch(db, "parents_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "parents_of_tokens", build, token_ids)
     found = [r for r in rows if r[3] is not None]
     parents = iter(R.tokens_from_tuples(found, db.epoch, 3))
     return [R.ParentLink(r[0], r[1], r[2], None if r[3] is None else next(parents)) for r in rows]
@@ -193,12 +134,12 @@ async def children_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tu
     """(parent_token_id, ordinal, child) for each child of the given tokens."""
     def build() -> Select[Any]:
         tp, tok = db.tables.token_parents, db.tables.tokens
-        return (select(tp.c.parent_token_id, tp.c.ordinal, *_columns(tok, R.TokenRecord))
+        return (select(tp.c.parent_token_id, tp.c.ordinal, *record_columns(tok, R.TokenRecord))
                 .select_from(tp.outerjoin(tok, tok.c.token_id == tp.c.token_id))
-                .where(_in_keys(db, tp.c.parent_token_id))
+                .where(in_keys(db.dialect, tp.c.parent_token_id))
                 .order_by(tp.c.parent_token_id, tok.c.created_at, tp.c.token_id))
 
-    rows = await _fetch(db, "children_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "children_of_tokens", build, token_ids)
     out = []
     for r in rows:
         if r[2] is None:
@@ -219,10 +160,10 @@ async def outcomes_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[R.
             columns.append(select(_group_concat(te.c.destination, db.dialect))
                            .where(te.c.token_id == o.c.token_id).scalar_subquery()
                            .label("error_destinations"))
-        return (select(*columns).where(_in_keys(db, o.c.token_id))
+        return (select(*columns).where(in_keys(db.dialect, o.c.token_id))
                 .order_by(o.c.token_id, o.c.recorded_at, o.c.outcome_id))
 
-    rows = await _fetch(db, "outcomes_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "outcomes_of_tokens", build, token_ids)
     if db.epoch >= 29:
         return [R.outcome_from_tuple(r, db.epoch) for r in rows]
     return [R.outcome_from_tuple(r, db.epoch, r[-1]) for r in rows]
@@ -249,12 +190,12 @@ async def calls_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple
     """All calls of each token's node states, in state then call order."""
     def build() -> Select[Any]:
         c, s = db.tables.calls, db.tables.node_states
-        return (select(s.c.token_id, *_columns(c, R.CallRecord))
+        return (select(s.c.token_id, *record_columns(c, R.CallRecord))
                 .select_from(c.join(s, s.c.state_id == c.c.state_id))
-                .where(_in_keys(db, s.c.token_id))
+                .where(in_keys(db.dialect, s.c.token_id))
                 .order_by(s.c.token_id, s.c.step_index, s.c.attempt, c.c.call_index))
 
-    rows = await _fetch(db, "calls_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "calls_of_tokens", build, token_ids)
     return [(r[0], R.call_from_tuple(r[1:], db.epoch)) for r in rows]
 
 
@@ -271,12 +212,12 @@ async def routing_events_of_states(db: DbSession, state_ids: Sequence[str]) -> l
 async def routing_events_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple[str, R.RoutingEventRecord]]:
     def build() -> Select[Any]:
         e, s = db.tables.routing_events, db.tables.node_states
-        return (select(s.c.token_id, *_columns(e, R.RoutingEventRecord))
+        return (select(s.c.token_id, *record_columns(e, R.RoutingEventRecord))
                 .select_from(e.join(s, s.c.state_id == e.c.state_id))
-                .where(_in_keys(db, s.c.token_id))
+                .where(in_keys(db.dialect, s.c.token_id))
                 .order_by(s.c.token_id, s.c.step_index, s.c.attempt, e.c.ordinal))
 
-    rows = await _fetch(db, "routing_events_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "routing_events_of_tokens", build, token_ids)
     mapper = R.tuple_mapper(R.RoutingEventRecord, db.epoch)
     return [(r[0], mapper(r[1:])) for r in rows]
 
@@ -297,10 +238,10 @@ async def batches_by_id(db: DbSession, ids: Sequence[str]) -> list[R.BatchRecord
 async def batch_members_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[R.BatchMemberRecord]:
     def build() -> Select[Any]:
         m = db.tables.batch_members
-        return (select(m.c.batch_id, m.c.token_id, m.c.ordinal).where(_in_keys(db, m.c.batch_id))
+        return (select(m.c.batch_id, m.c.token_id, m.c.ordinal).where(in_keys(db.dialect, m.c.batch_id))
                 .order_by(m.c.batch_id, m.c.ordinal))
 
-    rows = await _fetch(db, "batch_members_of_batches", build, batch_ids)
+    rows = await fetch_by_keys(db, "batch_members_of_batches", build, batch_ids)
     return [R.BatchMemberRecord(r[0], r[1], r[2]) for r in rows]
 
 
@@ -308,12 +249,12 @@ async def batches_of_member_tokens(db: DbSession, token_ids: Sequence[str]) -> l
     """(member token id, ordinal, batch) for every batch a token was a member of."""
     def build() -> Select[Any]:
         m, b = db.tables.batch_members, db.tables.batches
-        return (select(m.c.token_id, m.c.ordinal, *_columns(b, R.BatchRecord))
+        return (select(m.c.token_id, m.c.ordinal, *record_columns(b, R.BatchRecord))
                 .select_from(m.join(b, b.c.batch_id == m.c.batch_id))
-                .where(_in_keys(db, m.c.token_id))
+                .where(in_keys(db.dialect, m.c.token_id))
                 .order_by(m.c.token_id, b.c.created_at, b.c.batch_id))
 
-    rows = await _fetch(db, "batches_of_member_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "batches_of_member_tokens", build, token_ids)
     mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
     return [(r[0], r[1], mapper(r[2:])) for r in rows]
 
@@ -327,14 +268,14 @@ async def outputs_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[tu
     """
     def build() -> Select[Any]:
         m, tp, tok = db.tables.batch_members, db.tables.token_parents, db.tables.tokens
-        return (select(m.c.batch_id, *_columns(tok, R.TokenRecord))
+        return (select(m.c.batch_id, *record_columns(tok, R.TokenRecord))
                 .select_from(m.join(tp, tp.c.parent_token_id == m.c.token_id)
                              .join(tok, tok.c.token_id == tp.c.token_id))
-                .where(_in_keys(db, m.c.batch_id))
+                .where(in_keys(db.dialect, m.c.batch_id))
                 .where(tok.c.expand_group_id.is_not(None))
                 .order_by(m.c.batch_id, tok.c.created_at, tok.c.token_id))
 
-    rows = await _fetch(db, "outputs_of_batches", build, batch_ids)
+    rows = await fetch_by_keys(db, "outputs_of_batches", build, batch_ids)
     tokens = R.tokens_from_tuples(rows, db.epoch, 1)
     return [(r[0], t) for r, t in zip(rows, tokens, strict=True)]
 
@@ -344,18 +285,18 @@ async def producing_batches_of_tokens(db: DbSession, token_ids: Sequence[str]) -
     def build() -> Select[Any]:
         tp, m, b, tok = (db.tables.token_parents, db.tables.batch_members, db.tables.batches,
                          db.tables.tokens)
-        stmt = (select(tp.c.token_id, *_columns(b, R.BatchRecord))
+        stmt = (select(tp.c.token_id, *record_columns(b, R.BatchRecord))
                 .select_from(tp.join(tok, tok.c.token_id == tp.c.token_id)
                              .join(m, m.c.token_id == tp.c.parent_token_id)
                              .join(b, b.c.batch_id == m.c.batch_id))
-                .where(_in_keys(db, tp.c.token_id))
+                .where(in_keys(db.dialect, tp.c.token_id))
                 .where(tok.c.expand_group_id.is_not(None)))
         if db.epoch >= 29:
             # epoch 29 records the link itself; require it to agree with the parent's batch.
             stmt = stmt.where(b.c.expansion_group_id == tok.c.expand_group_id)
         return stmt.order_by(tp.c.token_id, b.c.created_at)
 
-    rows = await _fetch(db, "producing_batches_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "producing_batches_of_tokens", build, token_ids)
     mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
     return [(r[0], mapper(r[1:])) for r in rows]
 
@@ -397,7 +338,7 @@ async def validation_errors_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
         if db.dialect == "sqlite":
             return _validation_errors_sqlite(db)
         v, rw = db.tables.validation_errors, db.tables.rows
-        columns = _columns(v, R.ValidationErrorRecord)
+        columns = record_columns(v, R.ValidationErrorRecord)
         hash_match = and_(v.c.row_hash == rw.c.source_data_hash, v.c.run_id == rw.c.run_id)
         if db.epoch >= 29:
             cond = or_(v.c.row_id == rw.c.row_id, and_(v.c.row_id.is_(None), hash_match))
@@ -405,10 +346,10 @@ async def validation_errors_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
         else:
             cond, by_id = hash_match, literal(False)
         return (select(rw.c.row_id, by_id.label("by_id"), *columns)
-                .select_from(rw.join(v, cond)).where(_in_keys(db, rw.c.row_id))
+                .select_from(rw.join(v, cond)).where(in_keys(db.dialect, rw.c.row_id))
                 .order_by(rw.c.row_id, v.c.created_at, v.c.error_id))
 
-    rows = await _fetch(db, "validation_errors_of_rows", build, row_ids)
+    rows = await fetch_by_keys(db, "validation_errors_of_rows", build, row_ids)
     mapper = R.tuple_mapper(R.ValidationErrorRecord, db.epoch)
     return [(r[0], "ROW_ID" if r[1] else "ROW_HASH", mapper(r[2:])) for r in rows]
 
@@ -426,24 +367,24 @@ async def artifacts_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[t
     """
     def build() -> Select[Any]:
         a = db.tables.artifacts
-        columns = _columns(a, R.ArtifactRecord)
+        columns = record_columns(a, R.ArtifactRecord)
         if db.epoch >= 29:
             sem = db.tables.sink_effect_members
             assert sem is not None
             stmt = (select(sem.c.token_id, *columns)
                     .select_from(sem.join(a, a.c.sink_effect_id == sem.c.effect_id))
-                    .where(_in_keys(db, sem.c.token_id))
+                    .where(in_keys(db.dialect, sem.c.token_id))
                     .distinct())
             key = sem.c.token_id
         else:
             s = db.tables.node_states
             stmt = (select(s.c.token_id, *columns)
                     .select_from(s.join(a, a.c.produced_by_state_id == s.c.state_id))
-                    .where(_in_keys(db, s.c.token_id)))
+                    .where(in_keys(db.dialect, s.c.token_id)))
             key = s.c.token_id
         return stmt.order_by(key, a.c.created_at, a.c.artifact_id)
 
-    rows = await _fetch(db, "artifacts_of_tokens", build, token_ids)
+    rows = await fetch_by_keys(db, "artifacts_of_tokens", build, token_ids)
     return [(r[0], R.artifact_from_tuple(r[1:], db.epoch)) for r in rows]
 
 
@@ -473,10 +414,10 @@ async def terminal_outcomes_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
         terminal = o.c.completed == 1 if db.epoch >= 29 else o.c.is_terminal == 1
         return (select(tok.c.row_id, o.c.token_id, o.c.sink_name)
                 .select_from(o.join(tok, tok.c.token_id == o.c.token_id))
-                .where(_in_keys(db, tok.c.row_id)).where(terminal)
+                .where(in_keys(db.dialect, tok.c.row_id)).where(terminal)
                 .order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id))
 
-    rows = await _fetch(db, "terminal_outcomes_of_rows", build, row_ids)
+    rows = await fetch_by_keys(db, "terminal_outcomes_of_rows", build, row_ids)
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -492,11 +433,11 @@ async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple
         s, re_, e = db.tables.node_states, db.tables.routing_events, db.tables.edges
         routed = (select(s.c.run_id, re_.c.edge_id, func.count().label("n"))
                   .select_from(re_.join(s, s.c.state_id == re_.c.state_id))
-                  .where(_in_keys(db, s.c.run_id))
+                  .where(in_keys(db.dialect, s.c.run_id))
                   .group_by(s.c.run_id, re_.c.edge_id))
         prev = func.lag(s.c.node_id).over(partition_by=s.c.token_id, order_by=(s.c.step_index, s.c.attempt))
         seq = (select(s.c.run_id, s.c.token_id, s.c.node_id, prev.label("prev_node"))
-               .where(_in_keys(db, s.c.run_id)).subquery())
+               .where(in_keys(db.dialect, s.c.run_id)).subquery())
         # A token's first state was reached from where its (first) parent ended: a merged token
         # leaves the coalesce node, an expansion child leaves the expanding transform.
         tp, ps = db.tables.token_parents, s.alias("parent_state")
@@ -514,5 +455,5 @@ async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple
                    .group_by(e.c.run_id, e.c.edge_id))
         return union_all(routed, crossed)
 
-    rows = await _fetch(db, "edge_token_counts", build, run_ids)
+    rows = await fetch_by_keys(db, "edge_token_counts", build, run_ids)
     return [(r[0], r[1], int(r[2])) for r in rows]

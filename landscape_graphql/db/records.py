@@ -256,6 +256,17 @@ def check_parent_links(token: TokenRecord, links: list[ParentLink]) -> list[Toke
     return [link.parent for link in links if link.parent is not None]
 
 
+def check_children(token: TokenRecord, found: Iterable[tuple[Any, Any, TokenRecord]]) -> list[TokenRecord]:
+    """The children of `token` from (parent id, ordinal, child) links: all in its run."""
+    result = []
+    for _, _, child in found:
+        if child.run_id != token.run_id:
+            raise AuditIntegrityError(f"tokens[{child.token_id}]", "parents must belong to the same run",
+                                      f"its parent {token.token_id} is in run {token.run_id}")
+        result.append(child)
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class OutcomeRecord:
     outcome_id: str

@@ -23,13 +23,13 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Executable
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -102,7 +102,7 @@ def prepare(statement: ClauseElement, dialect: Dialect, dynamic: Sequence[str]) 
 class StatementTracer(Protocol):
     """Something that wraps each statement, e.g. in a tracing span (see tracing.py)."""
 
-    def statement(self) -> AbstractContextManager[Any]: ...
+    def statement(self, backend: str) -> AbstractContextManager[Any]: ...
 
 
 class DbSession:
@@ -193,7 +193,7 @@ class DbSession:
     async def _run(self, execute: Any, *args: Any) -> Sequence[Any]:
         if self._tracer is None:
             return await self._run_untraced(execute, *args)
-        with self._tracer.statement() as span:
+        with self._tracer.statement(self.landscape.backend) as span:
             rows = await self._run_untraced(execute, *args)
             span.set_attribute("db.response.returned_rows", len(rows))
             return rows
@@ -227,18 +227,7 @@ class DbSession:
 
     async def _execute(self, conn: AsyncConnection, statement: Executable,
                        remaining: float | None) -> Sequence[Any]:
-        if remaining is None:
-            return (await conn.execute(statement)).all()
-        task = asyncio.ensure_future(self._run_statement(conn, statement))
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), remaining)
-        except TimeoutError:
-            await self._cancel(conn, task)
-            raise QueryTimeout(_TIMEOUT_MESSAGE) from None
-
-    @staticmethod
-    async def _run_statement(conn: AsyncConnection, statement: Executable) -> Sequence[Any]:
-        return (await conn.execute(statement)).all()
+        return await self._within(conn, lambda: conn.execute(statement), remaining)
 
     async def _execute_prepared(self, conn: AsyncConnection, prepared: Prepared,
                                 parameters: tuple[Any, ...], remaining: float | None) -> Sequence[Any]:
@@ -299,8 +288,13 @@ class DbSession:
 
     async def _execute_driver_sql(self, conn: AsyncConnection, sql: str, parameters: tuple[Any, ...],
                                   remaining: float | None) -> Sequence[Any]:
+        return await self._within(conn, lambda: conn.exec_driver_sql(sql, parameters), remaining)
+
+    async def _within(self, conn: AsyncConnection, start: Callable[[], Awaitable[Result[Any]]],
+                      remaining: float | None) -> Sequence[Any]:
+        """Run the statement `start` sends on `conn`; past `remaining` seconds, stop it there."""
         async def run() -> Sequence[Any]:
-            return (await conn.exec_driver_sql(sql, parameters)).all()
+            return (await start()).all()
 
         if remaining is None:
             return await run()

@@ -79,15 +79,7 @@ def entries() -> dict[tuple[str, str], Bulk]:
         return R.check_parent_links(t, links)
 
     def children(t: Any, found: Any) -> Any:
-        # T.children: every child must be in the parent's run.
-        from ..errors import AuditIntegrityError
-        result = []
-        for _, _, child in found:
-            if child.run_id != t.run_id:
-                raise AuditIntegrityError(f"tokens[{child.token_id}]", "parents must belong to the same run",
-                                          f"its parent {t.token_id} is in run {t.run_id}")
-            result.append(child)
-        return result
+        return R.check_children(t, found)
 
     def current(_t: Any, outcomes: Any) -> Any:
         return R.current_outcome(outcomes)
@@ -195,7 +187,7 @@ EXPECTED: dict[str, str] = {
     "Call.state": "49028c3049711341",
     "Explanation.artifacts": "f2bc17280c5352a6",
     "Explanation.calls": "3d774b47a5751b15",
-    "Explanation.children": "4363c7cabb0e7951",
+    "Explanation.children": "bbda6dea81989ab6",
     "Explanation.nodeStates": "18d1faff7a1449e0",
     "Explanation.outcome": "2099ee185af355f0",
     "Explanation.parentTokens": "14c373db5981c4b9",
@@ -222,7 +214,7 @@ EXPECTED: dict[str, str] = {
     "Run.nodes": "868b272bc75fcd59",
     "Token.artifacts": "b1b979b732dd4012",
     "Token.calls": "a0eef1fba45a6b24",
-    "Token.children": "6e282a1123af13e8",
+    "Token.children": "46c27c2da34e7e80",
     "Token.memberOfBatches": "f2a656ccfa4be7d3",
     "Token.nodeStates": "1febf5a785076db7",
     "Token.outcome": "ffd6050d5df697ef",

@@ -44,14 +44,7 @@ async def parent_links(ctx: Context, tok: R.TokenRecord) -> list[R.ParentLink]:
 
 
 async def children(ctx: Context, tok: R.TokenRecord) -> list[R.TokenRecord]:
-    found = await ctx.loaders.children_by_token_id.load(tok.token_id)
-    result = []
-    for _, _, child in found:
-        if child.run_id != tok.run_id:
-            raise AuditIntegrityError(f"tokens[{child.token_id}]", "parents must belong to the same run",
-                                      f"its parent {tok.token_id} is in run {tok.run_id}")
-        result.append(child)
-    return result
+    return R.check_children(tok, await ctx.loaders.children_by_token_id.load(tok.token_id))
 
 
 async def outcomes(ctx: Context, tok: R.TokenRecord) -> list[R.OutcomeRecord]:
