@@ -137,6 +137,11 @@ def _sqlite_engine(path: Path, options: EngineOptions) -> AsyncEngine:
         pool_size=options.pool_size,
         max_overflow=0,
         pool_timeout=options.pool_timeout_s,
+        # No rollback when a connection goes back: these read-only connections never open a
+        # transaction (SELECTs only, sqlite3 begins none for them), and each rollback is a hop
+        # to aiosqlite's thread, which lets other loaders dispatch in between and so made a
+        # request's statement count depend on timing.
+        pool_reset_on_return=None,
     )
     return engine
 
