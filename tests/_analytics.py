@@ -22,9 +22,9 @@ performance {{ totalMs nodes {{ nodeId node {{ pluginName }} plugin nodeType exe
   avgMs minMs maxMs p50Ms p95Ms p99Ms totalMs pctOfTotal isBottleneck isHighVariance }} }}
 errorAnalysis {{
   validation {{ total bySource {{ nodeId node {{ nodeId }} plugin schemaMode count }}
-               sample {{ errorId rowHash createdAt }} }}
+               sample {{ errorId rowHash createdAt rowData }} }}
   transform {{ total byTransform {{ nodeId node {{ nodeId }} plugin count }}
-              sample {{ errorId createdAt }} }} }}
+              sample {{ errorId createdAt errorDetails }} }} }}
 llmUsage {{ callTypes {{ callType count }}
   byNode {{ nodeId node {{ nodeId }} plugin total successful failed avgLatencyMs p95LatencyMs totalLatencyMs }}
   total {{ calls successful failed avgLatencyMs totalLatencyMs }}
@@ -32,8 +32,8 @@ llmUsage {{ callTypes {{ callType count }}
 outcomeAnalysis {{ terminal nonTerminal forkGroups joinGroups outcomes {{ {OUTCOME} }} sinks {{ sinkName count }} }}
 failureContext {{
   failedStates {{ stateId tokenId nodeId stepIndex attempt startedAt }}
-  transformErrors {{ errorId tokenId createdAt }}
-  validationErrors {{ errorId rowHash createdAt }}
+  transformErrors {{ errorId tokenId transformId createdAt errorDetails }}
+  validationErrors {{ errorId nodeId rowHash createdAt rowData }}
   patterns {{ failingNodes {{ nodeId plugin failedStates node {{ nodeId }} }} hasRetries failedStateCount
              transformErrorCount validationErrorCount }} }}
 """

@@ -132,12 +132,13 @@ async def outcome_record_counts(db: DbSession, run_ids: Sequence[str]) -> list[A
     token counts twice)."""
     def build() -> Select[Any]:
         o = db.tables.token_outcomes
-        path = o.c.path if db.epoch >= 29 else null()
         flag = _flag(db)
+        # PostgreSQL refuses a constant in GROUP BY / ORDER BY: epoch 2 has no path to group by.
+        keys = [o.c.run_id, o.c.outcome, *([o.c.path] if db.epoch >= 29 else []), flag]
+        path = o.c.path if db.epoch >= 29 else null()
         return (select(o.c.run_id, o.c.outcome, path, flag, func.count())
                 .where(in_keys(db.dialect, o.c.run_id))
-                .group_by(o.c.run_id, o.c.outcome, path, flag)
-                .order_by(o.c.run_id, o.c.outcome, path, flag))
+                .group_by(*keys).order_by(*keys))
 
     rows = await fetch_by_keys(db, "analytics/outcome_records", build, run_ids)
     return [_outcome_count(db, r[0], r[1], r[2], r[3], r[4], f"token_outcomes[run {r[0]}]") for r in rows]
