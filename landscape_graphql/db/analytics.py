@@ -287,7 +287,7 @@ async def _first_per_run(db: DbSession, name: str, table: Any, cls: type, time_c
 
         statement = prepared(db, (name, latest), build, ("keys", "n"))
         rows = await db.fetch(statement, {"keys": key_set(db.dialect, run_ids), "n": n})
-        map_row = R.record_mapper(cls, db.epoch)
+        map_row: Any = R.record_mapper(cls, db.epoch)
         out.extend(((rec.run_id, n, latest), rec) for rec in map(map_row, rows))
     return out
 

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..db import analytics_records as A
 from ..db import records as R
 from ..db.diagnose import diagnose_facts
 from ..db.enums import NodeType

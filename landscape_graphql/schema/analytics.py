@@ -321,7 +321,7 @@ class LlmUsage:
     @staticmethod
     async def call_types(parent: Parent[R.RunRecord], info: Info) -> list[CallTypeCount]:
         found = await info.context.loaders.analytics.call_type_counts.load(parent.run_id)
-        return [CallTypeCount(call_type=t, count=n) for _, t, n in found]  # type: ignore[call-arg]
+        return [CallTypeCount(call_type=t, count=n) for _, t, n in found]
 
     @strawberry.field(description="LLM calls by node (ELSPETH groups by plugin name).")
     @staticmethod
@@ -380,7 +380,7 @@ class OutcomeAnalysis:
     @staticmethod
     async def sinks(parent: Parent[R.RunRecord], info: Info) -> list[SinkCount]:
         found = await info.context.loaders.analytics.sink_counts.load(parent.run_id)
-        return [SinkCount(sink_name=s, count=n) for _, s, n in found]  # type: ignore[call-arg]
+        return [SinkCount(sink_name=s, count=n) for _, s, n in found]
 
 
 # -- failure context ------------------------------------------------------------------------------
