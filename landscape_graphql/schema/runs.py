@@ -50,7 +50,7 @@ class RowFilter:
     index_to: int | None = None
 
 
-@strawberry.input(description="Tokens by their current outcome (terminal, else latest), sink and branch.")
+@strawberry.input(description="Tokens by their current outcome (terminal, else latest), sink, branch, and where they went.")
 class TokenFilter:
     row_outcomes: list[E.RowOutcome] | None = None
     results: list[E.TerminalResult] | None = None
@@ -58,6 +58,11 @@ class TokenFilter:
     sink_name: str | None = None
     branch_name: str | None = None
     row_id: str | None = None
+    node_id: str | None = strawberry.field(
+        default=None, description="Tokens with a node state at this pipeline node.")
+    edge_id: str | None = strawberry.field(
+        default=None, description="Tokens that crossed this pipeline edge: a gate route's routed tokens; "
+        "for any other edge, tokens with node states at both of its ends.")
 
 
 @strawberry.input
@@ -151,7 +156,8 @@ class Run(Node):
         f = filter or TokenFilter()
         flt = P.TokenFilter(row_outcomes=f.row_outcomes or (), results=f.results or (),
                             paths=f.paths or (), sink_name=f.sink_name,
-                            branch_name=f.branch_name, row_id=f.row_id)
+                            branch_name=f.branch_name, row_id=f.row_id, node_id=f.node_id,
+                            edge_id=f.edge_id)
         return Connection(page=await P.tokens_page(info.context.db, parent.run_id, req, size, flt))
 
     @strawberry.field
