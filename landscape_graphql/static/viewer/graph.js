@@ -189,7 +189,7 @@ export class GraphView {
       g.append(
         s('text', { x: 12, y: 18, class: 'tid' }, shortId(item.id, 20)),
         s('text', { x: 12, y: 36, class: 'sub' }, truncate((t.branchName ? t.branchName + ' · ' : '') +
-          (last ? last.nodeId + ' ' : '') + outcomeText(t.outcome), 34)),
+          (last ? last.nodeId + ' ' : '') + outcomeText(t.outcome), 31)),
         s('title', null, `${item.id}\n${outcomeText(t.outcome)}${t.branchName ? '\nbranch ' + t.branchName : ''}`));
       const unseen = this.lineage.unseen(item.id);
       if (unseen) {
@@ -244,8 +244,8 @@ export class GraphView {
 
   drawMinimap() {
     const b = this.model.bounds;
-    const big = b.w * 1 > this.width || b.h > this.height;
-    this.mini.hidden = !big;
+    const big = b.w > this.width || b.h > this.height;
+    this.mini.classList.toggle('off', !big);
     if (!big) return;
     const pad = 40;
     this.mini.setAttribute('viewBox', `${b.x - pad} ${b.y - pad} ${b.w + 2 * pad} ${b.h + 2 * pad}`);

@@ -101,7 +101,7 @@ function drawDag(box, run, failed, onPick) {
   dagre.layout(g);
   const info = g.graph();
   const width = Math.max(info.width || 0, 200), height = Math.max(info.height || 0, 100);
-  const svg = s('svg', { class: 'dag-svg', viewBox: `0 0 ${width} ${height}`, width, height, role: 'group',
+  const svg = s('svg', { class: 'dag-svg', viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'group',
     'aria-label': `Pipeline of run ${run.runId}` });
   const max = Math.max(1, ...dag.edges.map((e) => e.tokenCount));
   for (const e of dag.edges) {

@@ -12,7 +12,7 @@ export const panel = {
   open(title, ...content) {
     this.el.hidden = false;
     this.title.textContent = title;
-    this.body.replaceChildren(...content.flat());
+    this.body.replaceChildren(...content.flat().filter((x) => x !== null && x !== undefined));
   },
   close() {
     this.el.hidden = true;
@@ -73,7 +73,7 @@ function lazy(summary, attrs, load) {
     if (!el.open || loaded) return;
     loaded = true;
     try {
-      body.replaceChildren(...[await load()].flat());
+      body.replaceChildren(...[await load()].flat().filter((x) => x !== null && x !== undefined));
     } catch (err) {
       loaded = false;
       body.replaceChildren(err instanceof ApiError ? errorList(err.errors) : h('p', null, String(err)));
