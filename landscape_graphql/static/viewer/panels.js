@@ -42,7 +42,7 @@ function section(title, count, ...content) {
 }
 
 function json(value) {
-  return h('pre', { class: 'json' }, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  return h('pre', { class: 'json', tabindex: 0 }, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
 }
 
 export function errorList(errors) {
@@ -62,7 +62,7 @@ export function payloadBlock(label, p) {
     p.hash ? h('p', { class: 'meta' }, 'sha256 ', h('code', { class: 'id' }, p.hash)) : null,
     p.truncated ? h('p', { class: 'note' }, 'Truncated: only the start of the payload is shown.') : null,
     p.problem ? h('p', { class: 'note' }, p.problem) : null,
-    text !== null && text !== undefined ? h('pre', { class: 'json' }, text) : null);
+    text !== null && text !== undefined ? h('pre', { class: 'json', tabindex: 0 }, text) : null);
 }
 
 function lazy(summary, attrs, load) {
