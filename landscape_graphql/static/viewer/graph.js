@@ -189,7 +189,7 @@ export class GraphView {
       g.append(
         s('text', { x: 12, y: 18, class: 'tid' }, shortId(item.id, 20)),
         s('text', { x: 12, y: 36, class: 'sub' }, truncate((t.branchName ? t.branchName + ' · ' : '') +
-          (last ? last.nodeId + ' ' : '') + outcomeText(t.outcome), 31)),
+          (last ? last.nodeId + ' ' : '') + outcomeText(t.outcome), 29)),
         s('title', null, `${item.id}\n${outcomeText(t.outcome)}${t.branchName ? '\nbranch ' + t.branchName : ''}`));
       const unseen = this.lineage.unseen(item.id);
       if (unseen) {
