@@ -32,12 +32,15 @@ export class GraphView {
     this.viewport.append(this.edgeLayer, this.nodeLayer);
     this.svg.append(defs(), this.viewport);
     this.mini = s('svg', { class: 'minimap', 'aria-hidden': 'true' });
+    // The viewport frame has a layer of its own: moving it must not repaint every minimap box.
+    this.miniFrame = s('svg', { class: 'minimap mini-frame', 'aria-hidden': 'true' });
     this.miniView = s('rect', { class: 'mini-view' });
+    this.miniFrame.append(this.miniView);
     this.controls = h('div', { class: 'zoom-controls' },
       h('button', { type: 'button', 'aria-label': 'Zoom in', onclick: () => this.zoomBy(1.25) }, '+'),
       h('button', { type: 'button', 'aria-label': 'Zoom out', onclick: () => this.zoomBy(0.8) }, '−'),
       h('button', { type: 'button', 'aria-label': 'Fit the drawing', onclick: () => this.fit(true) }, 'Fit'));
-    container.replaceChildren(this.svg, this.mini, this.controls);
+    container.replaceChildren(this.svg, this.mini, this.miniFrame, this.controls);
     container.tabIndex = 0;
     this.bindInput();
   }
@@ -71,6 +74,8 @@ export class GraphView {
   clear() {
     this.nodeLayer.replaceChildren();
     this.edgeLayer.replaceChildren();
+    this.farEdges = null;
+    this.farKeep = null;
     this.drawn.clear();
     this.drawnEdges.clear();
   }
@@ -145,17 +150,45 @@ export class GraphView {
     const vw = this.width / this.k, vh = this.height / this.k;
     const inside = (it) => it.x >= vx && it.y >= vy && it.x + it.w <= vx + vw && it.y + it.h <= vy + vh;
     const keep = new Set();
-    for (const item of this.model.items) {
-      if (!inside(item)) continue;
-      keep.add(item.id);
-      if (!this.drawn.has(item.id)) {
-        const el = item.kind === 'group' ? this.groupElement(item) : this.tokenElement(item);
-        this.drawn.set(item.id, el);
-        this.nodeLayer.append(el);
-        this.paint(item.id, el);
+    let changed = false;
+    if (this.far) {
+      // Far out, boxes carry nothing to read or click precisely: they are drawn as one path per
+      // outcome tone instead of one element each (painting thousands of elements per frame is
+      // what limits panning). Rebuilt only when the set inside the panel changed.
+      for (const item of this.model.items) {
+        if (!inside(item)) continue;
+        keep.add(item.id);
+        if (!this.farKeep || !this.farKeep.has(item.id)) changed = true;
       }
+      if (!this.farKeep || this.farKeep.size !== keep.size) changed = true;
+      if (changed) this.drawFarTokens(keep);
+      this.farKeep = keep;
+    } else {
+      for (const item of this.model.items) {
+        if (!inside(item)) continue;
+        keep.add(item.id);
+        if (!this.drawn.has(item.id)) {
+          changed = true;
+          const el = item.kind === 'group' ? this.groupElement(item) : this.tokenElement(item);
+          this.drawn.set(item.id, el);
+          this.nodeLayer.append(el);
+          this.paint(item.id, el);
+        }
+      }
+      for (const [id, el] of this.drawn) if (!keep.has(id)) { el.remove(); this.drawn.delete(id); changed = true; }
     }
-    for (const [id, el] of this.drawn) if (!keep.has(id)) { el.remove(); this.drawn.delete(id); }
+    if (this.far) {
+      // Far out, edges are one path of straight segments: thousands of curves with arrowheads
+      // would cost more to paint than the boxes. Rebuilt only when the drawn set changed.
+      if (changed || !this.farEdges) this.drawFarEdges(keep);
+    } else {
+      this.drawNearEdges(keep);
+    }
+    this.miniView.setAttribute('x', vx); this.miniView.setAttribute('y', vy);
+    this.miniView.setAttribute('width', vw); this.miniView.setAttribute('height', vh);
+  }
+
+  drawNearEdges(keep) {
     const keepEdges = new Set();
     const consider = (key, a, b, make) => {
       if (!keep.has(a) && !keep.has(b)) return;
@@ -172,8 +205,39 @@ export class GraphView {
     }
     for (const [a, b] of this.model.connectors) consider(a + ' ' + b, a, b, () => this.connectorElement(a, b));
     for (const [key, el] of this.drawnEdges) if (!keepEdges.has(key)) { el.remove(); this.drawnEdges.delete(key); }
-    this.miniView.setAttribute('x', vx); this.miniView.setAttribute('y', vy);
-    this.miniView.setAttribute('width', vw); this.miniView.setAttribute('height', vh);
+  }
+
+  drawFarTokens(keep) {
+    const paths = new Map();
+    for (const id of keep) {
+      const item = this.model.byId.get(id);
+      const t = this.lineage.tokens.get(id);
+      const tone = item.kind === 'group' ? 'group' : outcomeTone(t && t.outcome);
+      paths.set(tone, (paths.get(tone) || '') + `M${item.x} ${item.y}h${item.w}v${item.h}h${-item.w}z`);
+    }
+    this.nodeLayer.replaceChildren(...[...paths].map(([tone, d]) => s('path', { class: `far-tokens t-${tone}`, d })));
+  }
+
+  itemAt(clientX, clientY) {
+    const rect = this.svg.getBoundingClientRect();
+    const x = (clientX - rect.left - this.tx) / this.k, y = (clientY - rect.top - this.ty) / this.k;
+    return this.model.items.find((it) => x >= it.x && x <= it.x + it.w && y >= it.y && y <= it.y + it.h) || null;
+  }
+
+  drawFarEdges(keep) {
+    let d = '';
+    const add = (a, b) => {
+      if (!keep.has(a) && !keep.has(b)) return;
+      const p = this.model.byId.get(a), q = this.model.byId.get(b);
+      d += `M${p.x + p.w} ${p.y + p.h / 2}L${q.x} ${q.y + q.h / 2}`;
+    };
+    for (const e of this.model.edges) add(e.parentTokenId, e.childTokenId);
+    for (const [a, b] of this.model.connectors) add(a, b);
+    if (!this.farEdges) {
+      this.farEdges = s('path', { class: 'edge far-edges' });
+    }
+    this.farEdges.setAttribute('d', d);
+    if (!this.farEdges.isConnected) this.edgeLayer.replaceChildren(this.farEdges);
   }
 
   tokenElement(item) {
@@ -183,10 +247,9 @@ export class GraphView {
     const g = s('g', {
       class: `token t-${tone}${item.id === this.model.focusId ? ' focus' : ''}`,
       transform: `translate(${item.x} ${item.y})`, 'data-token-id': item.id,
-    }, s('rect', { class: 'box', width: item.w, height: item.h, rx: 6 }),
-    s('rect', { class: 'stripe', width: 5, height: item.h, rx: 2 }));
+    }, s('rect', { class: 'box', width: item.w, height: item.h, rx: this.far ? 0 : 6 }));
     if (!this.far) {
-      g.append(
+      g.append(s('rect', { class: 'stripe', width: 5, height: item.h, rx: 2 }),
         s('text', { x: 12, y: 18, class: 'tid' }, shortId(item.id, 20)),
         s('text', { x: 12, y: 36, class: 'sub' }, truncate((t.branchName ? t.branchName + ' · ' : '') +
           (last ? last.nodeId + ' ' : '') + outcomeText(t.outcome), 29)),
@@ -246,12 +309,15 @@ export class GraphView {
     const b = this.model.bounds;
     const big = b.w > this.width || b.h > this.height;
     this.mini.classList.toggle('off', !big);
+    this.miniFrame.classList.toggle('off', !big);
     if (!big) return;
     const pad = 40;
-    this.mini.setAttribute('viewBox', `${b.x - pad} ${b.y - pad} ${b.w + 2 * pad} ${b.h + 2 * pad}`);
+    const box = `${b.x - pad} ${b.y - pad} ${b.w + 2 * pad} ${b.h + 2 * pad}`;
+    this.mini.setAttribute('viewBox', box);
+    this.miniFrame.setAttribute('viewBox', box);
     let d = '';
     for (const it of this.model.items) d += `M${it.x} ${it.y}h${it.w}v${it.h}h${-it.w}z`;
-    this.mini.replaceChildren(s('path', { class: 'mini-boxes', d }), this.miniView);
+    this.mini.replaceChildren(s('path', { class: 'mini-boxes', d }));
   }
 
   // ------------------------------------------------------------------ selection and highlight
@@ -335,6 +401,11 @@ export class GraphView {
       const group = target.closest('[data-group-id]');
       if (pager && group) { this.onGroup(group.getAttribute('data-group-id'), Number(pager.getAttribute('data-page'))); return; }
       if (group) { this.select(group.getAttribute('data-group-id')); this.onOpen(); return; }
+      if (this.far) {
+        const hit = this.itemAt(ev.clientX, ev.clientY);
+        if (hit) { this.centreOn(hit.id); this.zoomBy(1 / this.k, this.width / 2, this.height / 2); this.select(hit.id); }
+        return;
+      }
       const token = target.closest('[data-token-id]');
       if (token) { this.select(token.getAttribute('data-token-id')); this.onOpen(); this.container.focus(); }
     });

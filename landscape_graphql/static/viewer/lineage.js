@@ -38,6 +38,7 @@ async function fetchLineage(route) {
 export async function lineagePage(root, ctx, route, { refresh = false } = {}) {
   if (!state || state.key !== key(route) || refresh) {
     const got = await fetchLineage(route);
+    if (ctx.stale()) return;
     if (!got.lineage) {
       root.replaceChildren(h('section', { class: 'page' }, h('h2', { id: 'page-title' }, 'Lineage'),
         h('p', null, got.missing), got.errors.length ? errorList(got.errors) : null));

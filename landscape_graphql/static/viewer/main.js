@@ -15,6 +15,7 @@ let previousPage = null;
 
 const ctx = {
   autoRefresh: false,
+  stale: () => false,
   status(text) { statusEl.textContent = text || ''; },
   announce(text) { announcer.textContent = text; },
   errors(errors) {
@@ -24,22 +25,29 @@ const ctx = {
   },
   reload() { show({ refresh: true }); },
   setAutoRefresh(on) {
-    this.autoRefresh = on;
+    ctx.autoRefresh = on;
     clearInterval(timer);
     timer = on ? setInterval(() => show({ refresh: true }), 5000) : null;
   },
 };
 
+let generation = 0;
+
 async function show({ refresh = false } = {}) {
   const route = router.current();
+  // Only the latest navigation may draw: a slower answer to an earlier one (Back pressed while
+  // loading) must not replace it.
+  const mine = ++generation;
+  const pageCtx = Object.create(ctx);
+  pageCtx.stale = () => mine !== generation;
   ctx.errors([]);
   if (!refresh && previousPage !== route.page + (route.runId || '')) panel.close();
   previousPage = route.page + (route.runId || '');
   document.body.dataset.page = route.page;
   try {
-    if (route.page === 'runs') await runsPage(root, ctx);
-    else if (route.page === 'run') await runPage(root, ctx, route);
-    else await lineagePage(root, ctx, route, { refresh });
+    if (route.page === 'runs') await runsPage(root, pageCtx);
+    else if (route.page === 'run') await runPage(root, pageCtx, route);
+    else await lineagePage(root, pageCtx, route, { refresh });
     document.title = `${route.page === 'runs' ? 'Runs' : route.page === 'run' ? 'Run' : 'Lineage'} · Landscape viewer`;
   } catch (err) {
     if (err.name === 'AbortError') return;

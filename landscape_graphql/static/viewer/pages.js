@@ -29,6 +29,7 @@ export async function runsPage(root, ctx) {
   let after = null;
   const load = async () => {
     const r = await graphql('runs', { first: 50, after });
+    if (ctx.stale()) return;
     const conn = r.data.runs;
     if (!conn) { ctx.errors(r.errors); return; }
     total.textContent = `${conn.totalCount} run${conn.totalCount === 1 ? '' : 's'}, newest first.`;
@@ -53,6 +54,7 @@ const NODE = { w: 190, h: 52 };
 
 export async function runPage(root, ctx, route) {
   const r = await graphql('run', { runId: route.runId });
+  if (ctx.stale()) return;
   const run = r.data.run;
   if (!run) {
     root.replaceChildren(h('section', { class: 'page' }, h('h2', { id: 'page-title' }, 'Run not found'),
