@@ -179,7 +179,7 @@ def viewer_html(graphql_path: str = "/graphql", *, static_path: str = VIEWER_STA
   <div id="page" class="page-root"></div>
   <aside class="panel" data-panel aria-labelledby="panel-title" hidden>
     <div class="panel-head"><h2 id="panel-title">Details</h2>
-      <button type="button" class="close" aria-label="Close details">×</button></div>
+      <button type="button" class="close" aria-label="Close details">&times;</button></div>
     <div class="panel-body"></div>
   </aside>
 </main>

@@ -30,14 +30,15 @@ class Servers:
     """One live app per database, started on first use and stopped with the module."""
 
     def __init__(self, stack: ExitStack, copies: Path) -> None:
-        self.stack, self.copies, self.urls = stack, copies, {}
+        self.stack, self.copies = stack, copies
+        self.urls: dict[str, str] = {}
 
     def fixture(self, epoch: int, name: str, payloads: Path | None = None) -> str:
         key = f"e{epoch}-{name}-{payloads}"
         if key not in self.urls:
             db = self.copies / f"epoch{epoch}" / f"{name}.db"
             self.urls[key] = self.database(str(db), payloads or payload_dir(epoch, name))
-        return str(self.urls[key])
+        return self.urls[key]
 
     def database(self, database: str, payloads: Path) -> str:
         app = create_app(AppConfig(database=database, payload_roots=(str(payloads),)))
