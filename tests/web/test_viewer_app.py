@@ -394,7 +394,7 @@ async def test_an_llm_calls_request_and_response_in_the_panel(page: Any, servers
     answer = json.dumps(body["json"], indent=2) if body["json"] is not None else body["text"]
     assert answer.splitlines()[1].strip() in text
     await axe_clean(page)
-    await call.locator("summary").scroll_into_view_if_needed()
+    await call.locator("[data-payload-state] h4").nth(1).scroll_into_view_if_needed()
     await shot(page, "lineage-llm-call")
     offline(page)
 

@@ -79,7 +79,7 @@ export async function runPage(root, ctx, route) {
         new Blob([JSON.stringify(lastResponses.get('run'), null, 2)], { type: 'application/json' })) }, 'Export JSON')),
     h('div', { class: 'run-body' },
       h('dl', { class: 'facts summary' },
-        [['Status', run.status], ['Started', fmtDate(run.startedAt)], ['Completed', fmtDate(run.completedAt)],
+        [['Started', fmtDate(run.startedAt)], ['Completed', fmtDate(run.completedAt)],
           ['Duration', fmtDuration(f.duration)], ['Rows', fmtCount(f.rows)], ['Tokens', fmtCount(f.tokens)],
           ['Failed tokens', fmtCount(f.failures)],
           ['Failed node states', fmtCount(run.failedStates ? run.failedStates.totalCount : null)]]
