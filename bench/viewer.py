@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         first_target, frame_target = TARGETS[n]
         verdict = "met" if first <= first_target else "NOT met"
         p90 = sorted(r["gaps"])[int(0.9 * len(r["gaps"]))]
-        frame = f"{gap:.1f} ms (p90 {p90:.1f}; viewer work + style/layout {work:.1f} ms)"
+        pan, zoom = statistics.median(r["gaps"][:59]), statistics.median(r["gaps"][59:])
+        frame = (f"{gap:.1f} ms (p90 {p90:.1f}; panning {pan:.1f}, zooming {zoom:.1f}; viewer work + "
+                 f"style/layout {work:.1f} ms)")
         if frame_target is not None:
             frame += f"; ≤ {frame_target} ms: {'met' if gap <= frame_target else 'NOT met'}"
         rows.append(f"| {n:,} | {first:.0f} ms (≤ {first_target} ms: {verdict}) | {r['fitAll']:.0f} ms "

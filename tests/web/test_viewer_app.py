@@ -169,15 +169,15 @@ async def test_run_page_draws_the_dag_and_lists_tokens_through_a_node_and_an_edg
     await page.locator(f'[data-node-id="{node}"]').click()
     panel = page.locator("[data-panel]")
     await panel.get_by_text(f"{expected} token").first.wait_for()
-    assert await panel.locator("[data-token-id]").count() == min(50, expected)
+    assert await panel.locator("[data-pick-token-id]").count() == min(50, expected)
     await shot(page, f"run-node-tokens-e{epoch}")
 
     edge = max(dag["edges"], key=lambda e: e["tokenCount"])["edge"]
     await page.locator(f'[data-edge-id="{edge["edgeId"]}"] .hit').dispatch_event("click")
     await panel.get_by_text(f"through edge {edge['label']}").first.wait_for()
-    first = panel.locator("[data-token-id]").first
+    first = panel.locator("[data-pick-token-id]").first
     await first.wait_for()
-    token = await first.get_attribute("data-token-id")
+    token = await first.get_attribute("data-pick-token-id")
     await first.click()
     await page.locator(f'[data-graph] [data-token-id="{token}"]').wait_for()
     assert page.url.endswith(f"#/run/{run}/token/{token}")

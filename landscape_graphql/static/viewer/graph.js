@@ -6,7 +6,7 @@ import { pathsThrough } from './layout.js';
 
 const FAR = 0.45;      // below this scale, boxes carry no text
 const READABLE = 0.5;  // the first view fits the drawing only at this scale or more
-const MIN_SCALE = 0.02;
+const MIN_SCALE = 0.002;
 const MAX_SCALE = 2.5;
 
 export class GraphView {
@@ -150,40 +150,29 @@ export class GraphView {
     const vw = this.width / this.k, vh = this.height / this.k;
     const inside = (it) => it.x >= vx && it.y >= vy && it.x + it.w <= vx + vw && it.y + it.h <= vy + vh;
     const keep = new Set();
-    let changed = false;
     if (this.far) {
-      // Far out, boxes carry nothing to read or click precisely: they are drawn as one path per
-      // outcome tone instead of one element each (painting thousands of elements per frame is
-      // what limits panning). Rebuilt only when the set inside the panel changed.
-      for (const item of this.model.items) {
-        if (!inside(item)) continue;
-        keep.add(item.id);
-        if (!this.farKeep || !this.farKeep.has(item.id)) changed = true;
+      // Far out, boxes carry nothing to read or click precisely: all of them are one path per
+      // outcome tone, built once, and the edges one more path; panning and zooming then only move
+      // the drawing (painting thousands of elements, or re-culling them, per frame is what limits).
+      if (!this.farKeep) {
+        this.farKeep = new Set(this.model.items.map((it) => it.id));
+        this.drawFarTokens(this.farKeep);
+        this.drawFarEdges(this.farKeep);
       }
-      if (!this.farKeep || this.farKeep.size !== keep.size) changed = true;
-      if (changed) this.drawFarTokens(keep);
-      this.farKeep = keep;
     } else {
       for (const item of this.model.items) {
         if (!inside(item)) continue;
         keep.add(item.id);
         if (!this.drawn.has(item.id)) {
-          changed = true;
           const el = item.kind === 'group' ? this.groupElement(item) : this.tokenElement(item);
           this.drawn.set(item.id, el);
           this.nodeLayer.append(el);
           this.paint(item.id, el);
         }
       }
-      for (const [id, el] of this.drawn) if (!keep.has(id)) { el.remove(); this.drawn.delete(id); changed = true; }
+      for (const [id, el] of this.drawn) if (!keep.has(id)) { el.remove(); this.drawn.delete(id); }
     }
-    if (this.far) {
-      // Far out, edges are one path of straight segments: thousands of curves with arrowheads
-      // would cost more to paint than the boxes. Rebuilt only when the drawn set changed.
-      if (changed || !this.farEdges) this.drawFarEdges(keep);
-    } else {
-      this.drawNearEdges(keep);
-    }
+    if (!this.far) this.drawNearEdges(keep);
     this.miniView.setAttribute('x', vx); this.miniView.setAttribute('y', vy);
     this.miniView.setAttribute('width', vw); this.miniView.setAttribute('height', vh);
   }

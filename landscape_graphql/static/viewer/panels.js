@@ -177,7 +177,7 @@ export function showTokensThrough(runId, what, baseFilter, onPick) {
       summary.textContent = `${conn.totalCount} token${conn.totalCount === 1 ? '' : 's'} through ${what}`;
       for (const t of conn.nodes) {
         list.append(h('li', null, h('a', { href: `#/run/${encodeURIComponent(runId)}/token/${encodeURIComponent(t.tokenId)}`,
-          'data-token-id': t.tokenId, onclick: () => onPick && onPick(t.tokenId) }, h('code', { class: 'id' }, t.tokenId)),
+          'data-pick-token-id': t.tokenId, onclick: () => onPick && onPick(t.tokenId) }, h('code', { class: 'id' }, t.tokenId)),
         ' ', h('span', { class: 'meta' }, (t.branchName ? t.branchName + ' · ' : '') + outcomeText(t.outcome))));
       }
       after = conn.pageInfo.endCursor;
