@@ -61,7 +61,8 @@ async def test_viewer_draws_a_real_aggregation_lineage(page: Any, real_server: s
     output = CASES["batch_output_child"]
     members = CASES["batch_trigger_parent"]["batch"]["members"]
     run_id = truth(2, "expand-aggregate")["runs"][0]["run_id"]
-    await page.goto(f"{real_server}/viewer#/run/{run_id}/token/{output['token_id']}")
+    await page.goto(f"{real_server}/viewer#token={output['token_id']}")  # the first viewer's links
+    await page.wait_for_url(f"**/viewer#/run/{run_id}/token/{output['token_id']}")
     await page.locator(f'[data-graph] [data-token-id="{output["token_id"]}"]').first.wait_for()
     drawn = set(await page.eval_on_selector_all("[data-token-id]", "els => els.map(e => e.dataset.tokenId)"))
     assert set(members) <= drawn, "every batch member is drawn as an ancestor"

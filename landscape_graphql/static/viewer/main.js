@@ -104,4 +104,12 @@ document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && !panel.el.hidden && !(ev.target instanceof HTMLElement && ev.target.closest('[data-graph]'))) panel.close();
 });
 window.addEventListener('hashchange', () => show());
-show();
+// Links of the first viewer (#token=<id>) still work: the search finds the token's run.
+const legacy = /^#token=([0-9a-fA-F-]+)$/.exec(location.hash);
+if (legacy) {
+  history.replaceState(null, '', '#/');
+  show();
+  search(legacy[1]);
+} else {
+  show();
+}
