@@ -72,3 +72,37 @@ async def test_route_filter_combines_with_outcome_filters(apis: dict[tuple[int, 
     expected = {t["tokenId"] for t in with_sink
                 if t["outcome"]["sinkName"] == sink and node in {s["nodeId"] for s in t["nodeStates"]}}
     assert {t["tokenId"] for t in got["run"]["tokens"]["nodes"]} == expected
+
+
+RETRIES = """query ($r: String!, $retries: Boolean, $after: String) { run(runId: $r) {
+  nodeStates(first: 500, after: $after, filter: {retries: $retries}) {
+    totalCount pageInfo { hasNextPage endCursor } nodes { stateId tokenId nodeId attempt } } } }"""
+
+
+async def _all_states(api: Api, run_id: str, retries: bool | None) -> tuple[int, list[dict[str, Any]]]:
+    out: list[dict[str, Any]] = []
+    after = None
+    for _ in range(100):
+        page = (await api.ok(RETRIES, {"r": run_id, "retries": retries, "after": after}))["run"]["nodeStates"]
+        out += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return page["totalCount"], out
+        after = page["pageInfo"]["endCursor"]
+    raise AssertionError("too many pages")
+
+
+@pytest.mark.parametrize("epoch", [2, 29])
+async def test_node_states_filtered_to_retries(apis: dict[tuple[int, str], Api], epoch: int) -> None:
+    api = apis[(epoch, "llm-calls")]
+    run_id = (await api.ok("{ runs(first: 1) { nodes { runId } } }"))["runs"]["nodes"][0]["runId"]
+    total, states = await _all_states(api, run_id, None)
+    first_attempt: dict[tuple[str, str], int] = {}
+    for s in states:
+        key = (s["tokenId"], s["nodeId"])
+        first_attempt[key] = min(first_attempt.get(key, s["attempt"]), s["attempt"])
+    expected = {s["stateId"] for s in states if s["attempt"] > first_attempt[(s["tokenId"], s["nodeId"])]}
+    assert expected, "the llm-calls fixture has retried states"
+    n_retries, retries = await _all_states(api, run_id, True)
+    n_firsts, firsts = await _all_states(api, run_id, False)
+    assert {s["stateId"] for s in retries} == expected and n_retries == len(expected)
+    assert n_retries + n_firsts == total and not expected & {s["stateId"] for s in firsts}

@@ -440,13 +440,22 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
 
 async def node_states_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                            node_id: str | None = None,
-                           statuses: Sequence[NodeStateStatus] = ()) -> Page[R.NodeStateRecord]:
+                           statuses: Sequence[NodeStateStatus] = (),
+                           retries: bool | None = None) -> Page[R.NodeStateRecord]:
     s = db.tables.node_states
-    if statuses:
+    if statuses or retries is not None:
         stmt = select(*record_columns(s, R.NodeStateRecord)).where(s.c.run_id == run_id)
         if node_id is not None:
             stmt = stmt.where(s.c.node_id == node_id)
-        stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
+        if statuses:
+            stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
+        if retries is not None:
+            # A retry is a later attempt of the same token at the same node, whatever number the
+            # epoch gives its first attempt (0 in epoch 29).
+            earlier = s.alias("earlier")
+            retried = exists().where(earlier.c.token_id == s.c.token_id, earlier.c.node_id == s.c.node_id,
+                                     earlier.c.attempt < s.c.attempt)
+            stmt = stmt.where(retried if retries else ~retried)
         return await keyset_page(db, "nodeStates", stmt, [SortKey(s.c.state_id)], request, size,
                                  lambda r: R.record_from_tuple(R.NodeStateRecord, r, db.epoch))
     filters: dict[str, Any] = {"run_id": run_id}

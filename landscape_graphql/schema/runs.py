@@ -69,6 +69,9 @@ class TokenFilter:
 class NodeStateFilter:
     node_id: str | None = None
     statuses: list[E.NodeStateStatus] | None = None
+    retries: bool | None = strawberry.field(
+        default=None, description="true: only retries (a later attempt of the same token at the same node); "
+        "false: only first attempts.")
 
 
 @strawberry.input
@@ -169,7 +172,8 @@ class Run(Node):
         req, size = _page(info, first, after, last, before)
         f = filter or NodeStateFilter()
         return Connection(page=await P.node_states_page(
-            info.context.db, parent.run_id, req, size, node_id=f.node_id, statuses=f.statuses or ()))
+            info.context.db, parent.run_id, req, size, node_id=f.node_id, statuses=f.statuses or (),
+            retries=f.retries))
 
     @strawberry.field(description="External calls of the run: of its node states and of its operations.")
     @staticmethod

@@ -63,6 +63,7 @@ RUN_QUERY = """query ViewerRun($runId: String!) {
       edges { tokenCount edge { edgeId fromNodeId toNodeId label defaultMode } }
     }
     failedStates: nodeStates(first: 500, filter: {statuses: [FAILED]}) { totalCount nodes { nodeId } }
+    retriedStates: nodeStates(first: 500, filter: {retries: true}) { totalCount nodes { nodeId } }
   }
 }
 """

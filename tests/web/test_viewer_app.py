@@ -160,6 +160,17 @@ async def test_run_page_draws_the_dag_and_lists_tokens_through_a_node_and_an_edg
     await page.locator("[data-node-id]").first.wait_for()
     drawn = await page.eval_on_selector_all("[data-node-id]", "els => els.map(e => e.dataset.nodeId)")
     assert sorted(drawn) == sorted(n["nodeId"] for n in dag["nodes"])
+    # Badges: failed states and retries per node, as the API counts them.
+    states = gql(url, """query ($r: String!) { run(runId: $r) {
+        failed: nodeStates(first: 500, filter: {statuses: [FAILED]}) { nodes { nodeId } }
+        retried: nodeStates(first: 500, filter: {retries: true}) { nodes { nodeId } } } }""", {"r": run})["run"]
+    for kind in ("failed", "retried"):
+        expected_badges = {n["nodeId"]: sum(s["nodeId"] == n["nodeId"] for s in states[kind]["nodes"])
+                           for n in dag["nodes"]}
+        shown = await page.eval_on_selector_all(
+            "[data-node-id]", f"els => Object.fromEntries(els.map(e => [e.dataset.nodeId, +e.dataset.{kind}]))")
+        assert shown == expected_badges
+    assert any(states["retried"]["nodes"]), "the llm-calls fixture has retries"
     await axe_clean(page)
     await shot(page, f"run-e{epoch}")
 

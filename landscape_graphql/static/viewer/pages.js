@@ -63,7 +63,9 @@ export async function runPage(root, ctx, route) {
   }
   const f = runFigures(run);
   const failed = new Map();
+  const retried = new Map();
   for (const st of (run.failedStates && run.failedStates.nodes) || []) failed.set(st.nodeId, (failed.get(st.nodeId) || 0) + 1);
+  for (const st of (run.retriedStates && run.retriedStates.nodes) || []) retried.set(st.nodeId, (retried.get(st.nodeId) || 0) + 1);
   const graphBox = h('div', { class: 'graph dag', 'data-graph': '', tabindex: 0, 'aria-label': 'Pipeline DAG; Tab to its nodes' });
   const auto = h('input', { type: 'checkbox', id: 'auto-refresh' });
   const refresh = h('button', { type: 'button' }, 'Refresh');
@@ -82,17 +84,18 @@ export async function runPage(root, ctx, route) {
         [['Started', fmtDate(run.startedAt)], ['Completed', fmtDate(run.completedAt)],
           ['Duration', fmtDuration(f.duration)], ['Rows', fmtCount(f.rows)], ['Tokens', fmtCount(f.tokens)],
           ['Failed tokens', fmtCount(f.failures)],
-          ['Failed node states', fmtCount(run.failedStates ? run.failedStates.totalCount : null)]]
+          ['Failed node states', fmtCount(run.failedStates ? run.failedStates.totalCount : null)],
+          ['Retries', fmtCount(run.retriedStates ? run.retriedStates.totalCount : null)]]
           .map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
       graphBox),
     h('p', { class: 'meta' }, 'Click a node or an edge to list the tokens that went through it. Edge width grows with its token count; dashed edges divert (quarantine, errors).')));
-  const svg = drawDag(graphBox, run, failed, (kind, id, label) => {
+  const svg = drawDag(graphBox, run, failed, retried, (kind, id, label) => {
     showTokensThrough(run.runId, label, kind === 'node' ? { nodeId: id } : { edgeId: id });
   });
   ctx.status(`Run ${run.runId}: ${run.dag ? run.dag.nodes.length : 0} nodes.`);
 }
 
-function drawDag(box, run, failed, onPick) {
+function drawDag(box, run, failed, retried, onPick) {
   const dag = run.dag || { nodes: [], edges: [] };
   const g = new dagre.graphlib.Graph({ multigraph: true });
   g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 70, marginx: 20, marginy: 20 });
@@ -126,15 +129,23 @@ function drawDag(box, run, failed, onPick) {
   for (const n of dag.nodes) {
     const p = g.node(n.nodeId);
     const fails = failed.get(n.nodeId) || 0;
+    const retries = retried.get(n.nodeId) || 0;
     const el = s('g', { class: `dag-node type-${n.nodeType.toLowerCase()}${fails ? ' has-failed' : ''}`,
       transform: `translate(${p.x - NODE.w / 2} ${p.y - NODE.h / 2})`, 'data-node-id': n.nodeId, tabindex: 0,
-      role: 'button', 'aria-label': `${n.nodeType} ${n.pluginName} (${n.nodeId})${fails ? `, ${fails} failed states` : ''}` },
+      role: 'button', 'aria-label': `${n.nodeType} ${n.pluginName} (${n.nodeId})${fails ? `, ${fails} failed states` : ''}${
+        retries ? `, ${retries} retries` : ''}`, 'data-failed': fails, 'data-retried': retries },
     s('rect', { width: NODE.w, height: NODE.h, rx: 8 }),
     s('text', { x: 10, y: 20, class: 'name' }, `${n.pluginName}`),
     s('text', { x: 10, y: 38, class: 'sub' }, `${n.nodeType.toLowerCase()} · ${n.nodeId.slice(0, 18)}`));
     if (fails) {
       el.append(s('g', { class: 'fail-badge', transform: `translate(${NODE.w - 44} -8)` },
-        s('rect', { width: 52, height: 18, rx: 9 }), s('text', { x: 26, y: 13 }, `✕ ${fails}`)));
+        s('rect', { width: 52, height: 18, rx: 9 }), s('text', { x: 26, y: 13 }, `✕ ${fails}`),
+        s('title', null, `${fails} failed states`)));
+    }
+    if (retries) {
+      el.append(s('g', { class: 'retry-badge', transform: `translate(${NODE.w - (fails ? 100 : 44)} -8)` },
+        s('rect', { width: 52, height: 18, rx: 9 }), s('text', { x: 26, y: 13 }, `↻ ${retries}`),
+        s('title', null, `${retries} retries`)));
     }
     const pick = () => onPick('node', n.nodeId, `node ${n.pluginName}`);
     el.addEventListener('click', pick);
