@@ -470,3 +470,49 @@ async def test_the_viewer_on_postgresql(page: Any, pg_databases: dict[tuple[int,
     await assert_geometry(page, 3)
     await shot(page, "lineage-postgresql")
     offline(page)
+
+
+async def test_a_running_run_says_so_and_refreshes(page: Any, servers: Servers, tmp_path: Path) -> None:
+    report = generate(tmp_path / "mixed.db", epoch=2, rows=30, seed=2, shape="mixed")
+    url = servers.database(str(report.db_path), report.payload_dir)
+    running = gql(url, "{ runs(first: 50, filter: {statuses: [RUNNING]}) { nodes { runId } } }")["runs"]["nodes"]
+    assert len(running) == 1
+    run = running[0]["runId"]
+    await page.goto(f"{url}/viewer")
+    row = page.locator(f'[data-run-id="{run}"]')
+    await row.wait_for()
+    assert "RUNNING" in await row.inner_text() and "running" in await row.inner_text()
+    await row.locator("a").click()
+    await page.locator("[data-node-id]").first.wait_for()
+    queries: list[str] = []
+    page.on("request", lambda r: queries.append(json.loads(r.post_data or "{}").get("query", "")[:20])
+            if r.url.endswith("/graphql") else None)
+    await page.get_by_role("button", name="Refresh").click()
+    await page.wait_for_function("() => true")
+    await page.locator("[data-node-id]").first.wait_for()
+    await page.locator("#auto-refresh").check()
+    async with page.expect_request(lambda r: r.url.endswith("/graphql"), timeout=8000):
+        pass
+    assert sum(q.startswith("query ViewerRun(") for q in queries) >= 2
+    await page.locator("#auto-refresh").uncheck()
+    await shot(page, "run-running")
+    offline(page)
+
+
+async def test_path_to_another_token(page: Any, servers: Servers) -> None:
+    url = servers.fixture(29, "fork-coalesce")
+    cases = truth(29, "fork-coalesce")["runs"][0]["cases"]
+    run = truth(29, "fork-coalesce")["runs"][0]["run_id"]
+    merged = cases["coalesced_multi_parent"]["token_id"]
+    branch = cases["coalesced_multi_parent"]["parents"][1]["token_id"]
+    path = gql(url, 'query ($a: String!, $b: String!) { lineagePath(fromTokenId: $a, toTokenId: $b) { tokens { tokenId } } }',
+               {"a": branch, "b": merged})["lineagePath"]["tokens"]
+    await lineage(page, url, run, merged)
+    await page.locator(f'[data-graph] [data-token-id="{merged}"]').click()
+    form = page.locator("[data-panel] form.path-to")
+    await form.locator("input").fill(branch)
+    await form.locator("button").click()
+    await page.locator("#status").get_by_text(f"Path of {len(path)} tokens").wait_for()
+    lit = set(await page.eval_on_selector_all("[data-graph] .lit[data-token-id]", "els => els.map(e => e.dataset.tokenId)"))
+    assert lit == {t["tokenId"] for t in path}, (lit, path, branch, merged)
+    offline(page)

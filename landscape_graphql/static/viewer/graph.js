@@ -86,6 +86,7 @@ export class GraphView {
     const b = this.model.bounds;
     const pad = 24;
     const k = Math.min(1, (this.width - 2 * pad) / b.w, (this.height - 2 * pad) / b.h);
+    this.fitted = k >= READABLE;
     if (k >= READABLE) {
       this.k = k;
       this.tx = (this.width - b.w * k) / 2 - b.x * k;
@@ -109,6 +110,7 @@ export class GraphView {
   centreOn(id) {
     const item = this.model.byId.get(id);
     if (!item) return;
+    this.fitted = false;
     this.tx = this.width / 2 - (item.x + item.w / 2) * this.k;
     this.ty = this.height / 2 - (item.y + item.h / 2) * this.k;
     this.schedule();
@@ -122,6 +124,7 @@ export class GraphView {
   }
 
   zoomBy(factor, cx = this.width / 2, cy = this.height / 2) {
+    this.fitted = false;
     const k = Math.max(MIN_SCALE, Math.min(MAX_SCALE, this.k * factor));
     this.tx = cx - (cx - this.tx) * (k / this.k);
     this.ty = cy - (cy - this.ty) * (k / this.k);
@@ -130,6 +133,7 @@ export class GraphView {
   }
 
   panBy(dx, dy) {
+    this.fitted = false;
     this.tx += dx; this.ty += dy;
     this.schedule();
   }
@@ -423,7 +427,21 @@ export class GraphView {
         this.fit();
       }
     });
-    new ResizeObserver(() => this.schedule()).observe(this.container);
+    // When the panel opens or the window changes, keep what was in view: a fitted drawing is
+    // fitted again, otherwise the point at the centre stays at the centre.
+    let size = [this.width, this.height];
+    new ResizeObserver(() => {
+      const [w, h] = [this.width, this.height];
+      if (!this.model || (w === size[0] && h === size[1])) return;
+      if (this.fitted) {
+        this.firstView();
+      } else {
+        this.tx += (w - size[0]) / 2;
+        this.ty += (h - size[1]) / 2;
+      }
+      size = [w, h];
+      this.schedule();
+    }).observe(this.container);
   }
 
   // ------------------------------------------------------------------ export
