@@ -120,6 +120,9 @@ def write(out: Path, *, command: str, results: list[Result], datasets: list[Land
         for note in result.notes:
             lines.append(f"- {note}")
         lines.append("")
+    viewer = Path(__file__).with_name("viewer.md")  # written by `python -m bench.viewer`
+    if viewer.exists():
+        lines += [viewer.read_text().rstrip(), ""]
     analysis = Path(__file__).with_name("analysis.md")
     if analysis.exists():
         lines += [analysis.read_text().rstrip(), ""]
