@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from ._logging import request_id_var
+from ._shared import ServerGroup
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
 from .db.engine import EngineOptions, Landscape, open_landscape
@@ -55,6 +56,9 @@ class AppConfig:
     cors_origins: tuple[str, ...] = ()
     # OpenTelemetry spans per request and statement (tracing.py); None: no tracing at all.
     tracing: Tracing | None = None
+    # The processes of a multi-process server (serve --workers N): shared readiness, shutdown
+    # and metrics. None: this process is the whole server.
+    group: ServerGroup | None = None
 
 
 class _State:
@@ -84,7 +88,8 @@ def _request_error(status: int, message: str, code: str) -> Response:
 def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlette:
     """Build the app; the Landscape is opened at start-up unless one is given (tests)."""
     schema = build_schema(config.settings)
-    metrics = Metrics()
+    group = config.group
+    metrics = Metrics(shared=group)
     state = _State()
     state.landscape = landscape
     owns_landscape = landscape is None
@@ -98,10 +103,14 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if state.landscape is None:
             state.landscape = await open_landscape(config.database, config.engine_options)
+        if group is not None:
+            group.mark_started()
         try:
             yield
         finally:
             state.shutting_down = True
+            if group is not None:
+                group.mark_stopped()
             if owns_landscape and state.landscape is not None:
                 await state.landscape.dispose()
 
@@ -169,6 +178,17 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                              request: Request, principal: Principal, span: RequestSpan | None) -> Response:
         assert state.landscape is not None
         started = time.perf_counter()
+        operation_type = _operation(query)[0]
+
+        def early(body: dict[str, Any], cost: dict[str, Any] = _NO_COST) -> Response:
+            # Every exit is counted and traced, not only the ones that reach execution.
+            status, codes = classify_result(body.get("data"), body.get("errors"))
+            metrics.observe_request(operation_type, status, time.perf_counter() - started,
+                                    cost["sqlStatements"], cost["rowsRead"], codes, 0)
+            if span is not None:
+                span.finish(cost, codes)
+            return _json(body)
+
         budget = None
         if payload_store is not None:
             from .payloads import ByteBudget
@@ -176,9 +196,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         try:
             await state.landscape.check_file()
         except LandscapeError as exc:
-            if span is not None:
-                span.finish(_NO_COST, [exc.code])
-            return _json({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
+            return early({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
         ctx = Context.create(state.landscape, config.settings, request=request,
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs,
@@ -187,21 +205,18 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                           operation_name=operation_name)
         except CannotGetOperationTypeError:
-            if span is not None:
-                span.finish(_NO_COST, ["GRAPHQL_VALIDATION_FAILED"])
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.
-            return _json({"data": None, "errors": [{
+            return early({"data": None, "errors": [{
                 "message": f"Unknown operation named '{operation_name}'" if operation_name
                 else "The document must name the operation to run: it defines several",
-                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]})
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}, ctx.db.cost())
         except Exception:
             error_id = secrets.token_hex(6)
             logger.exception("internal error %s outside resolvers", error_id)
-            if span is not None:
-                span.finish(_NO_COST, ["INTERNAL"])
-            return _json({"data": None, "errors": [{"message": "Internal error",
-                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]})
+            return early({"data": None, "errors": [{"message": "Internal error",
+                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]},
+                         ctx.db.cost())
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = format_errors(result.errors)
@@ -213,8 +228,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         response = _json(body)
         status, codes = classify_result(body["data"], body.get("errors"))
         payload_bytes = ctx.loaders.payload_by_ref.bytes_served if "payload_by_ref" in vars(ctx.loaders) else 0
-        metrics.observe_request(_operation(query)[0],
-                                status, time.perf_counter() - started, cost["sqlStatements"],
+        metrics.observe_request(operation_type, status, time.perf_counter() - started, cost["sqlStatements"],
                                 cost["rowsRead"], codes, payload_bytes)
         if span is not None:
             span.finish(cost, codes)
@@ -226,6 +240,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     async def readyz(_request: Request) -> Response:
         if state.shutting_down or state.landscape is None:
             return JSONResponse({"status": "not ready", "reason": "starting or stopping"}, 503)
+        if group is not None:
+            ready, why = group.ready()
+            if not ready:
+                return JSONResponse({"status": "not ready", "reason": why}, 503)
         try:
             await state.landscape.check_file()
             async with state.landscape.engine.connect() as conn:
