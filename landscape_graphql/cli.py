@@ -47,6 +47,12 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                    help="server processes sharing the listening socket (default 1)")
     p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="event loop (default auto: uvloop when installed)")
+    p.add_argument("--persisted-queries", type=Path, metavar="FILE",
+                   help="trusted documents: a JSON object mapping each document's sha256 (hex) to its text")
+    p.add_argument("--only-persisted", action="store_true",
+                   help="run only the documents of --persisted-queries (no other query text, no APQ registration)")
+    p.add_argument("--response-cache-mb", type=float, default=64.0, metavar="MB",
+                   help="in-process cache of answers by ETag, per worker (default 64; 0 turns it off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +215,15 @@ def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
             raise _Refused(str(exc)) from exc
     elif args.otel_record_queries:
         raise _Refused("--otel-record-queries needs --otel")
+    from .persisted import PersistedQueries, load_trusted
+    if args.only_persisted and args.persisted_queries is None:
+        raise _Refused("--only-persisted needs --persisted-queries FILE")
+    try:
+        trusted = load_trusted(args.persisted_queries) if args.persisted_queries is not None else {}
+    except ValueError as exc:
+        raise _Refused(str(exc)) from exc
+    if args.response_cache_mb < 0:
+        raise _Refused("--response-cache-mb cannot be negative")
     introspection = not args.no_introspection
     config = AppConfig(database=build.database,
                        settings=Settings(request_timeout_s=args.timeout, introspection=introspection),
@@ -216,7 +231,9 @@ def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
                        payload_roots=build.payloads,
                        graphiql=introspection and not args.no_graphiql,
                        authenticator=authenticator,  # type: ignore[arg-type]
-                       cors_origins=tuple(args.cors_origin), tracing=tracing, group=group)
+                       cors_origins=tuple(args.cors_origin), tracing=tracing, group=group,
+                       persisted=PersistedQueries(trusted, only_persisted=args.only_persisted),
+                       response_cache_bytes=int(args.response_cache_mb * 1024 * 1024))
     return create_app(config), provider
 
 
