@@ -13,9 +13,14 @@ An answer is a function of the document, the variables, the operation name, the 
   equal when not mid-update), in rollback-journal mode the file change counter at byte 24 of
   the database header, updated by every commit. Both plus the file's identity (device, inode:
   a replaced file is another database) make the version. Read with one ``pread``, no SQL.
-- PostgreSQL: the WAL insert position (``pg_current_wal_lsn()``; ``pg_last_wal_replay_lsn()``
-  on a standby). Every committed write advances it; so do writes elsewhere in the cluster and
-  maintenance, which only costs a revalidation, never a stale answer. One round trip.
+- PostgreSQL: the current snapshot (``pg_current_snapshot()``: xmin, xmax and the transactions
+  in progress). A committed write had a transaction id that was in progress (or not yet
+  assigned) before and is neither after, so the text changes with every commit. Reads never
+  take a transaction id, so they leave it alone. The WAL position (``pg_current_wal_lsn()``),
+  the first choice, also moves when a *read* sets hint bits on a checksummed cluster (a full
+  page image) and with every other database's writes: answers read soon after a load were
+  never tagged. Spurious changes (another database's commit, ANALYZE) only cost a
+  revalidation, never a stale answer. One round trip; on a standby it follows replay.
 
 When the version cannot be read (an encrypted rollback-mode file, a failing statement) there is
 no tag and nothing is cached. An answer is tagged and stored only when it has no errors and the
@@ -36,8 +41,7 @@ from sqlalchemy import text
 from .db.engine import Landscape
 
 _WAL_INDEX_HEADER = 48  # bytes per copy; two copies at the start of the -shm file
-_PG_VERSION = text("SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-                   "ELSE pg_current_wal_lsn() END)::text")
+_PG_VERSION = text("SELECT pg_current_snapshot()::text")
 
 
 class DataVersion:
