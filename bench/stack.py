@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
+from packaging.markers import Marker
+
 from landscape_graphql.serving import server_stack
 
 from .measure import ROOT
 
-_PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", re.M)
+_PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 
 def lock_differences() -> list[str]:
@@ -25,12 +27,13 @@ def lock_differences() -> list[str]:
         found = _PIN.match(line)
         if not found:
             continue
-        name, pinned = found.groups()
+        name, pinned, marker = found.groups()
+        if marker and not Marker(marker).evaluate():
+            continue  # pinned for another platform or Python
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
-            if ";" not in line:  # a platform marker may rightly leave it out
-                differences.append(f"{name} {pinned} is locked but not installed")
+            differences.append(f"{name} {pinned} is locked but not installed")
             continue
         if installed != pinned:
             differences.append(f"{name} {installed} installed, {pinned} locked")
