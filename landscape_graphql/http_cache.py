@@ -49,37 +49,72 @@ class DataVersion:
 
     def __init__(self, landscape: Landscape) -> None:
         self.landscape = landscape
+        path = landscape.watch.path
+        self._sqlite = None if path is None or landscape.backend == "postgresql" else SqliteVersion(str(path))
 
     async def current(self) -> str | None:
-        if self.landscape.backend == "postgresql":
-            try:
-                async with self.landscape.engine.connect() as conn:
-                    return str((await conn.execute(_PG_VERSION)).scalar_one())
-            except Exception:
-                return None
-        path = self.landscape.watch.path
-        return None if path is None else sqlite_version(str(path))
+        if self._sqlite is not None:
+            return self._sqlite.read()
+        if self.landscape.backend != "postgresql":
+            return None
+        try:
+            async with self.landscape.engine.connect() as conn:
+                return str((await conn.execute(_PG_VERSION)).scalar_one())
+        except Exception:
+            return None
+
+
+class SqliteVersion:
+    """A SQLite file's version with two ``stat`` calls and two ``pread`` (files kept open).
+
+    Each read checks that the paths still name the files held open (a replaced database, or a
+    ``-shm`` file deleted and made anew when the last connection closed), and reopens if not.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: tuple[int, int, int] | None = None  # (fd, device, inode)
+        self._shm: tuple[int, int, int] | None = None
+
+    def _open(self, path: str, held: tuple[int, int, int] | None) -> tuple[int, int, int]:
+        stat = os.stat(path)
+        if held is not None and (held[1], held[2]) == (stat.st_dev, stat.st_ino):
+            return held
+        if held is not None:
+            os.close(held[0])
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        opened = os.fstat(fd)
+        return fd, opened.st_dev, opened.st_ino
+
+    def read(self) -> str | None:
+        try:
+            self._db = db = self._open(self.path, self._db)
+            # Read every time: a writer may switch the journal mode of the same file.
+            header = os.pread(db[0], 28, 0)
+            if not header.startswith(b"SQLite format 3\0") or len(header) < 28:
+                return None  # encrypted (SQLCipher): the header is not readable
+            identity = f"{db[1]}:{db[2]}"
+            if header[18] != 2:  # the file format's write version: 2 = WAL
+                return f"{identity}:r{int.from_bytes(header[24:28], 'big')}"
+            self._shm = shm = self._open(f"{self.path}-shm", self._shm)
+            for _ in range(100):
+                both = os.pread(shm[0], 2 * _WAL_INDEX_HEADER, 0)
+                if len(both) == 2 * _WAL_INDEX_HEADER and both[:_WAL_INDEX_HEADER] == both[_WAL_INDEX_HEADER:]:
+                    return f"{identity}:w{both[:_WAL_INDEX_HEADER].hex()}"
+            return None  # always mid-update: do not guess
+        except OSError:
+            return None
 
 
 def sqlite_version(path: str) -> str | None:
+    """One reading of a SQLite file's version (opens and closes the files)."""
+    reader = SqliteVersion(path)
     try:
-        stat = os.stat(path)
-        with open(path, "rb") as f:
-            header = f.read(100)
-        identity = f"{stat.st_dev}:{stat.st_ino}"
-        wal = len(header) == 100 and header[18] == 2  # the file format's write version: 2 = WAL
-        if not wal:
-            if not header.startswith(b"SQLite format 3\0"):
-                return None  # encrypted (SQLCipher): the header is not readable
-            return f"{identity}:r{int.from_bytes(header[24:28], 'big')}"
-        for _ in range(100):
-            with open(f"{path}-shm", "rb") as f:
-                both = f.read(2 * _WAL_INDEX_HEADER)
-            if len(both) == 2 * _WAL_INDEX_HEADER and both[:_WAL_INDEX_HEADER] == both[_WAL_INDEX_HEADER:]:
-                return f"{identity}:w{both[:_WAL_INDEX_HEADER].hex()}"
-        return None  # always mid-update: do not guess
-    except OSError:
-        return None
+        return reader.read()
+    finally:
+        for held in (reader._db, reader._shm):
+            if held is not None:
+                os.close(held[0])
 
 
 def scope_key(allowed_runs: Any) -> str:

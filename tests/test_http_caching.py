@@ -209,3 +209,32 @@ async def test_cache_off_still_tags(target: Target, tmp_path: Path) -> None:
         assert second.json()["extensions"]["landscape"]["sqlStatements"] > 0
         assert (await c.post("/graphql", json=body, headers={"If-None-Match": first.headers["etag"]})
                 ).status_code == 304
+
+
+def test_sqlite_version_follows_commits_journal_modes_and_replacement(tmp_path: Path) -> None:
+    from landscape_graphql.http_cache import SqliteVersion
+    db = tmp_path / "v.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    reader = SqliteVersion(str(db))
+    seen = [reader.read()]
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("INSERT INTO t VALUES (1)")
+    seen.append(reader.read())
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("INSERT INTO t VALUES (2)")
+    seen.append(reader.read())
+    writer.execute("INSERT INTO t VALUES (3)")
+    seen.append(reader.read())
+    assert reader.read() == seen[-1]  # no commit, no change
+    writer.close()
+    replacement = tmp_path / "w.db"
+    shutil.copy2(db, replacement)
+    replacement.replace(db)
+    assert reader.read() is None  # WAL without its -shm (nobody has it open): no version, no caching
+    held = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # as the server's own connections do
+    held.execute("SELECT count(*) FROM t").fetchone()
+    seen.append(reader.read())
+    held.close()
+    assert None not in seen and len(set(seen)) == len(seen), seen
