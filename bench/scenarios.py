@@ -98,8 +98,10 @@ async def asgi_post(app: Any, body: bytes, path: str = "/graphql") -> tuple[int,
 
 
 def _apps(ls: OpenLandscape, db: Path) -> tuple[Any, Any]:
-    fast = create_app(AppConfig(database=str(db), settings=Settings(fast_execution=True), graphiql=False), ls)
-    stock = create_app(AppConfig(database=str(db), settings=Settings(fast_execution=False), graphiql=False), ls)
+    fast = create_app(AppConfig(database=str(db), settings=Settings(fast_execution=True), graphiql=False,
+                                response_cache_bytes=0), ls)
+    stock = create_app(AppConfig(database=str(db), settings=Settings(fast_execution=False), graphiql=False,
+                                 response_cache_bytes=0), ls)
     return fast, stock
 
 
