@@ -335,9 +335,11 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     middleware = [Middleware(_RequestIdMiddleware)]
     if config.cors_origins:
         # Only the listed origins; never "*", and no cookies: credentials are bearer headers.
+        # GET runs persisted queries only; If-None-Match/ETag let a browser client revalidate.
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                                     allow_methods=["POST"], allow_headers=["Authorization", "Content-Type"],
-                                     allow_credentials=False))
+                                     allow_methods=["GET", "POST"],
+                                     allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+                                     expose_headers=["ETag"], allow_credentials=False))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.landscape_state = state
     app.state.metrics = metrics

@@ -238,3 +238,21 @@ def test_sqlite_version_follows_commits_journal_modes_and_replacement(tmp_path: 
     seen.append(reader.read())
     held.close()
     assert None not in seen and len(set(seen)) == len(seen), seen
+
+
+async def test_an_allowed_origin_may_revalidate_persisted_gets(tmp_path: Path) -> None:
+    copy = tmp_path / "landscape.db"
+    shutil.copy2(FIXTURES / "epoch2" / "examples-multirun.db", copy)
+    app = create_app(AppConfig(database=str(copy), graphiql=False, cors_origins=("https://viewer.example",)))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        preflight = await c.options("/graphql", headers={
+            "Origin": "https://viewer.example", "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, if-none-match"})
+        assert preflight.status_code == 200
+        assert "GET" in preflight.headers["access-control-allow-methods"]
+        other = await c.options("/graphql", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        assert other.status_code == 400
+        answer = await c.post("/graphql", json={"query": RUN_COUNT}, headers={"Origin": "https://viewer.example"})
+        assert answer.headers["access-control-expose-headers"].lower() == "etag"
