@@ -280,14 +280,19 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         extensions = dict(result.extensions or {})
         extensions["landscape"] = {**extensions.get("landscape", {}), **cost}
         body["extensions"] = extensions
-        response = _json(body)
-        if tag is not None and versions is not None and not body.get("errors") \
-                and await versions.current() == version:
-            # Only an answer with no error, computed while no commit landed, is tagged and kept.
-            response.headers.update({"ETag": tag, **_CACHE_CONTROL})
-            if response_cache is not None and scope is not None:
-                response_cache.put(tag, Entry(orjson.dumps(body["data"]), {
-                    k: v for k, v in extensions["landscape"].items() if k not in cost}, scope))
+        if "errors" in body:
+            response = _json(body)
+        else:
+            # The same bytes as orjson.dumps(body), with the data's JSON kept for the cache.
+            data_json = orjson.dumps(body["data"])
+            response = Response(b'{"data":' + data_json + b',"extensions":' + orjson.dumps(extensions) + b"}",
+                                media_type="application/json")
+            if tag is not None and versions is not None and await versions.current() == version:
+                # Only an answer with no error, computed while no commit landed, is tagged and kept.
+                response.headers.update({"ETag": tag, **_CACHE_CONTROL})
+                if response_cache is not None and scope is not None:
+                    response_cache.put(tag, Entry(data_json, {
+                        k: v for k, v in extensions["landscape"].items() if k not in cost}, scope))
         status, codes = classify_result(body["data"], body.get("errors"))
         payload_bytes = ctx.loaders.payload_by_ref.bytes_served if "payload_by_ref" in vars(ctx.loaders) else 0
         metrics.observe_request(operation_type, status, time.perf_counter() - started, cost["sqlStatements"],
