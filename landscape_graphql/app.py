@@ -287,8 +287,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             data_json = orjson.dumps(body["data"])
             response = Response(b'{"data":' + data_json + b',"extensions":' + orjson.dumps(extensions) + b"}",
                                 media_type="application/json")
-            if tag is not None and versions is not None and await versions.current() == version:
-                # Only an answer with no error, computed while no commit landed, is tagged and kept.
+            # Only an answer with no error, computed while no commit landed, is tagged and kept;
+            # nor one that read the payload store, which changes (a purge) without a commit.
+            if tag is not None and versions is not None and "payload_by_ref" not in vars(ctx.loaders) \
+                    and await versions.current() == version:
                 response.headers.update({"ETag": tag, **_CACHE_CONTROL})
                 if response_cache is not None and scope is not None:
                     response_cache.put(tag, Entry(data_json, {

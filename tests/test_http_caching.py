@@ -77,6 +77,7 @@ async def client(target: Target, tmp_path: Path, **options: Any) -> AsyncIterato
         {"name": "auditor", "sha256": hash_token(SCOPED), "runs": [MINE]},
         {"name": "ops", "sha256": hash_token(FULL)}]}))
     app = create_app(AppConfig(database=target.database, graphiql=False,
+                               payload_roots=(str(FIXTURES / "epoch2" / "examples-multirun.payloads"),),
                                authenticator=build_authenticator(tokens_file=tokens), **options))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t",
@@ -256,3 +257,15 @@ async def test_an_allowed_origin_may_revalidate_persisted_gets(tmp_path: Path) -
         assert other.status_code == 400
         answer = await c.post("/graphql", json={"query": RUN_COUNT}, headers={"Origin": "https://viewer.example"})
         assert answer.headers["access-control-expose-headers"].lower() == "etag"
+
+
+async def test_answers_that_read_payloads_are_never_tagged_or_cached(target: Target, tmp_path: Path) -> None:
+    """A purge deletes payload files without a database commit: such answers are always recomputed."""
+    body = {"query": "query ($r: String!) { run(runId: $r) { rows(first: 2) { nodes { sourceData { state json } } } } }",
+            "variables": {"r": MINE}}
+    async with client(target, tmp_path) as c:
+        for _ in range(2):
+            answer = await c.post("/graphql", json=body)
+            assert "errors" not in answer.json(), answer.json()
+            assert "etag" not in answer.headers
+            assert "cached" not in answer.json()["extensions"]["landscape"]
