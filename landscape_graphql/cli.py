@@ -239,7 +239,8 @@ def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
 
 def build_worker_app(build: _Build) -> Any:
     """One worker's app (serving.worker_app calls this in each worker process)."""
-    import atexit
+    import contextlib
+    from collections.abc import AsyncIterator
 
     from ._logging import configure
     from ._process import tune_garbage_collector
@@ -249,7 +250,19 @@ def build_worker_app(build: _Build) -> Any:
     configure()
     app, provider = _app(build, ServerGroup.from_env())
     if provider is not None:
-        atexit.register(provider.shutdown)
+        # A worker dies by the re-raised SIGTERM after its graceful shutdown, so atexit never
+        # runs: export the buffered spans when the app's lifespan ends.
+        serve_lifespan = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(inner: Any) -> AsyncIterator[None]:
+            try:
+                async with serve_lifespan(inner):
+                    yield
+            finally:
+                provider.shutdown()
+
+        app.router.lifespan_context = lifespan
     tune_garbage_collector()
     return app
 
