@@ -13,6 +13,7 @@ from ..context import Info
 from ..db import pages as P
 from ..db import records as R
 from ..resolvers._paging import page_request
+from . import analytics as AN
 from . import enums as E
 from ._json import parse_json
 from .payloads import load_payload
@@ -229,6 +230,21 @@ class Run(Node):
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.transform_errors_page(
             info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
+
+    # Run analytics (schema/analytics.py): aggregates batched over every run of the request.
+    summary: AN.RunSummary = strawberry.field(resolver=AN.run_summary, description=(
+        "ELSPETH's run summary: duration, counts, errors, outcome records and tokens by outcome."))
+    performance: AN.PerformanceReport = strawberry.field(resolver=AN.run_performance, description=(
+        "Time per node with percentiles; bottlenecks over bottleneckPct % of the total, high "
+        "variance when maxMs > varianceFactor x avgMs."))
+    error_analysis: AN.ErrorAnalysis = strawberry.field(resolver=AN.run_error_analysis, description=(
+        "Validation and transform errors by node, with the earliest `sample` (0..500) of each."))
+    llm_usage: AN.LlmUsage = strawberry.field(resolver=AN.run_llm_usage, description=(
+        "Calls by type, LLM calls by node, and token usage from the stored LLM responses."))
+    outcome_analysis: AN.OutcomeAnalysis = strawberry.field(resolver=AN.run_outcome_analysis, description=(
+        "Outcome records by outcome and sink, and the fork/join groups they name."))
+    failure_context: AN.FailureContext = strawberry.field(resolver=AN.run_failure_context, description=(
+        "The latest `first` (0..500) failed states, transform and validation errors, and totals."))
 
     @strawberry.field
     @staticmethod
