@@ -58,18 +58,22 @@ class Source:
 
 class RunTableSource(Source):
     def __init__(self, landscape: Any, run_id: str, page_size: int,
-                 decorate: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None) -> None:
+                 decorate: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
+                 render: Callable[[str, dict[str, Any]], dict[str, Any] | None] = json_record) -> None:
         self.landscape = landscape
         self.run_id = run_id
         self.page_size = page_size
         self.decorate = decorate
+        # How a stored row becomes a record (None: the format has no such record type).
+        self.render = render
 
     async def page(self, after: str | None) -> Page:
         from ..db.session import DbSession
         db = DbSession(self.landscape)
         cursor = ExportCursor.decode(after) if after else None
         got = await export_page(db, self.run_id, cursor, self.page_size)
-        objects = [json_record(t, values) for t, values in got.records]
+        rendered = (self.render(t, values) for t, values in got.records)
+        objects = [o for o in rendered if o is not None]
         if self.decorate is not None:
             await self.decorate(objects)
         records: Records = [(canonical(o), o) for o in objects]
@@ -119,7 +123,7 @@ class HttpExecutor:
             headers["authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 payload: dict[str, Any] = orjson.loads(response.read())
                 return payload
         except urllib.error.HTTPError as exc:
@@ -169,7 +173,7 @@ def _selects_page_info(node: FieldNode) -> bool:
 
 def _takes_after(node: FieldNode) -> bool:
     return any(a.name.value == "after" and isinstance(a.value, VariableNode) and a.value.name.value == "after"
-               for a in node.arguments)
+               for a in node.arguments or ())
 
 
 def _columns(selection: SelectionSetNode | None, prefix: str = "") -> list[str]:
@@ -192,7 +196,7 @@ def find_connection(query: str, path: str | None) -> ConnectionSpec:
     if len(operations) != 1:
         raise ExportError("the query must hold exactly one operation", 2)
     operation = operations[0]
-    if not any(v.variable.name.value == "after" for v in operation.variable_definitions):
+    if not any(v.variable.name.value == "after" for v in operation.variable_definitions or ()):
         raise ExportError("the query declares no $after variable: it cannot be paged, and one page "
                           "is not an export", 2)
     found: list[tuple[list[str], FieldNode]] = []
