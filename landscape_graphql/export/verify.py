@@ -71,7 +71,8 @@ def verify_full(out: Path, manifest: dict[str, Any]) -> int:
     index = 0
     frontier = Frontier()
     chunk_i = 0
-    stream: IO[bytes] = gzip.open(out, "rb") if manifest.get("compression") == "gzip" else out.open("rb")
+    stream: IO[bytes] = (gzip.open(out, "rb") if manifest.get("compression") == "gzip"  # type: ignore[assignment]  # noqa: SIM115
+                         else out.open("rb"))
     with stream:
         for line in _lines(stream, fmt):
             _check_record(line, index)

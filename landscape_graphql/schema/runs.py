@@ -20,8 +20,8 @@ from .relay import Connection, Node, to_global_id
 
 if TYPE_CHECKING:
     from .dag import RunDag
-    from .export import ExportRecordConnection
     from .errors import Artifact, TransformError, ValidationError
+    from .export import ExportRecordConnection
     from .payloads import Payload
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
