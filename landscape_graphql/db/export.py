@@ -137,7 +137,7 @@ async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: in
         rows: Sequence[Any] = await db.all(
             _page_statement(rtype, tables, db.dialect, run_id, key, want + 1))
         width = len(_order_key(rtype.table, db.dialect))
-        names = [str(k) for k in rtype.table.c]
+        names = [str(column.name) for column in rtype.table.c]
         for row in rows[:want]:
             records.append((rtype.name, dict(zip(names, row[width:], strict=True))))
             last = ExportCursor(index, tuple(row[:width]))

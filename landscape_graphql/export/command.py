@@ -53,6 +53,7 @@ def add_parsers(sub: Any) -> None:
     ex.add_argument("--resume", action="store_true", help="continue an interrupted export from its checkpoint")
     ex.add_argument("--page-size", type=int, default=0, help="records per page (default 5000 in-process, 500 HTTP)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    ex.add_argument("--checkpoint-every", type=float, default=1.0, help=argparse.SUPPRESS)
 
     ve = sub.add_parser("verify", help="verify an export, a record range, or an evidence slip")
     ve.add_argument("file", nargs="?", type=Path)
@@ -278,7 +279,7 @@ async def _export(args: argparse.Namespace) -> int:
         if signer is not None and args.resume:
             raise ExportError("an elspeth-v1 export cannot resume (its hash chain is not checkpointed): "
                               "export again", 2)
-        writer = ExportWriter(out, fmt, fingerprint, resume=args.resume)
+        writer = ExportWriter(out, fmt, fingerprint, resume=args.resume, checkpoint_every_s=args.checkpoint_every)
         progress = Progress(args.quiet)
         started = time.monotonic()
         cursor = writer.cursor

@@ -61,10 +61,11 @@ def strip_line(fmt: str, raw: bytes) -> bytes:
     return line
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
+def _flatten(value: Any, prefix: str, out: dict[str, Any], leaves: frozenset[str] = frozenset()) -> None:
+    # A column the selection set names as a leaf (a JSON scalar) stays one cell, as JSON text.
+    if isinstance(value, dict) and prefix not in leaves:
         for key, inner in value.items():
-            _flatten(inner, f"{prefix}.{key}" if prefix else key, out)
+            _flatten(inner, f"{prefix}.{key}" if prefix else key, out, leaves)
     else:
         out[prefix] = value
 
@@ -89,6 +90,7 @@ class CsvFormat(RecordFormat):
 
     def __init__(self, columns: Sequence[str], explode: str | None = None, excel_safe: bool = False) -> None:
         self.columns = list(columns)
+        self.leaves = frozenset(columns)
         self.explode = explode
         self.excel_safe = excel_safe
 
@@ -114,13 +116,13 @@ class CsvFormat(RecordFormat):
                 parent = parent.get(part) if isinstance(parent, dict) else None
             listed = parent.pop(last, None) if isinstance(parent, dict) else None
             items = list(listed) if isinstance(listed, list) and listed else [None]
-        _flatten(record, "", flat)
+        _flatten(record, "", flat, self.leaves)
         out = b""
         for item in items:
             row = dict(flat)
             if explode is not None and item is not None:
                 element: dict[str, Any] = {}
-                _flatten(item if isinstance(item, dict) else {"": item}, explode, element)
+                _flatten(item if isinstance(item, dict) else {"": item}, explode, element, self.leaves)
                 row.update({k.rstrip("."): v for k, v in element.items()})
             out += self._row([_cell(row.get(c), self.excel_safe) for c in self.columns])
         return out

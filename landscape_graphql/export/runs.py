@@ -76,7 +76,7 @@ def csv_columns(epoch: int) -> list[str]:
     from ..db.tables import tables_for
     cols = ["record_type"]
     for rtype in record_types(tables_for(epoch)):
-        for name in rtype.table.c:
+        for name in (str(column.name) for column in rtype.table.c):
             if name not in cols:
-                cols.append(str(name))
+                cols.append(name)
     return cols

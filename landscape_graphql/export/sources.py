@@ -217,7 +217,11 @@ def find_connection(query: str, path: str | None) -> ConnectionSpec:
         wanted = path.split(".")
         if wanted and wanted[0] == "data":
             wanted = wanted[1:]
+        others = [".".join(["data", *c[0]]) for c in found if c[0] != wanted]
         found = [c for c in found if c[0] == wanted]
+        if found and others:
+            raise ExportError(f"{', '.join(others)} also takes after: $after and would be paged with {path}'s "
+                              "cursors: give it a variable of its own", 2)
         if not found:
             raise ExportError(f"no connection at {path} selects pageInfo {{ hasNextPage endCursor }} "
                               "and takes after: $after", 2)
