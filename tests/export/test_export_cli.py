@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
 from landscape_graphql.cli import main
-from tests.conftest import payload_dir, truth
+from tests.conftest import payload_dir
 
 # Every record type with the SQL that counts a run's records of it, written independently.
 COUNT_SQL = {
@@ -357,7 +357,7 @@ def test_url_against_the_real_app(exported: tuple[Path, str, str], tmp_path: Pat
     from landscape_graphql.app import AppConfig, create_app
     from landscape_graphql.auth import build_authenticator, hash_token
     from tests.live_server import serve
-    out_local, target, run_id = exported
+    _, target, run_id = exported
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"tokens": [{"name": "script", "sha256": hash_token("tok-123")}]}))
     app = create_app(AppConfig(database=target, authenticator=build_authenticator(tokens_file=tokens)))
