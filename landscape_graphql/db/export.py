@@ -25,11 +25,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, func, literal_column, select, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.sql import Select
 
 from ..errors import BadArgument
 from .tables import LandscapeTables
+
+
+def _run_index(table: Table) -> bool:
+    """Whether rows of one run can be read in rowid order through an index: (run_id) alone
+    (SQLite appends the rowid to every index), or run_id as the primary key."""
+    if [c.name for c in table.primary_key.columns] == ["run_id"]:
+        return True
+    return any([c.name for c in index.columns] == ["run_id"] for index in table.indexes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +58,13 @@ class RecordType:
     name: str
     table: Table
 
-    def run_scope(self, tables: LandscapeTables) -> ColumnElement[Any]:
+    def run_scope(self, tables: LandscapeTables, dialect: str = "") -> ColumnElement[Any]:
         t = self.table
         if "run_id" in t.c:
+            if dialect == "sqlite" and not _run_index(t):
+                # An index that starts with run_id but goes on (run_id, token_id, …) would make
+                # SQLite sort the run's rows for every page; `+run_id` keeps it on the rowid.
+                return literal_column(f'+"{t.name}".run_id')
             return t.c.run_id
         if t is tables.calls:
             ns, op = tables.node_states, tables.operations
@@ -57,8 +80,18 @@ class RecordType:
         return select(parent.c.run_id).where(parent.c[key] == t.c[key]).scalar_subquery()
 
 
+_TYPES: dict[int, tuple[RecordType, ...]] = {}
+
+
 def record_types(tables: LandscapeTables) -> tuple[RecordType, ...]:
     """The record types of an epoch, in export order, named as ELSPETH names them."""
+    found = _TYPES.get(id(tables))
+    if found is None:
+        found = _TYPES[id(tables)] = _record_types(tables)
+    return found
+
+
+def _record_types(tables: LandscapeTables) -> tuple[RecordType, ...]:
     t = tables
     ordered: list[tuple[str, Table | None]] = [
         ("run", t.runs), ("node", t.nodes), ("edge", t.edges), ("operation", t.operations),
@@ -110,19 +143,98 @@ def _order_key(table: Table, dialect: str) -> list[ColumnElement[Any]]:
     return list(table.primary_key.columns)
 
 
-def _page_statement(rtype: RecordType, tables: LandscapeTables, dialect: str, run_id: str,
-                    after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+def _page_statement(rtype: RecordType, tables: LandscapeTables, dialect: str, continued: bool) -> Select[Any]:
     key = _order_key(rtype.table, dialect)
-    stmt = select(*key, rtype.table).where(rtype.run_scope(tables) == run_id)
-    if after is not None:
-        if len(after) != len(key):
-            raise BadArgument("after", "is not a cursor of this connection")
+    stmt = select(*key, rtype.table).where(rtype.run_scope(tables, dialect) == bindparam("run_id"))
+    if continued:
+        after: list[Any] = [bindparam(f"after_{i}") for i in range(len(key))]
         stmt = stmt.where(key[0] > after[0] if len(key) == 1 else tuple_(*key) > tuple_(*after))
-    return stmt.order_by(*key).limit(limit)
+    return stmt.order_by(*key).limit(bindparam("limit"))
 
 
-async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: int) -> ExportPage:
-    """The next `size` records of the run after `after`; `db` is a DbSession."""
+_SAFE = 2**53
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How a raw row of a record type's page statement becomes its values."""
+
+    width: int  # order-key columns before the table's
+    names: list[str]
+    times: list[int]  # positions of timestamp columns (SQLite returns their text)
+    flags: list[int]  # positions of boolean columns (SQLite returns 0/1)
+    floats: list[int]  # positions of float columns
+
+
+_LAYOUTS: dict[tuple[int, str], _Layout] = {}
+
+
+def _layout(rtype: RecordType, dialect: str) -> _Layout:
+    found = _LAYOUTS.get((id(rtype.table), dialect))
+    if found is None:
+        found = _LAYOUTS[(id(rtype.table), dialect)] = _new_layout(rtype, dialect)
+    return found
+
+
+def _new_layout(rtype: RecordType, dialect: str) -> _Layout:
+    columns = list(rtype.table.c)
+    return _Layout(len(_order_key(rtype.table, dialect)), [str(c.name) for c in columns],
+                   [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)],
+                   [i for i, c in enumerate(columns) if isinstance(c.type, Boolean)],
+                   [i for i, c in enumerate(columns) if isinstance(c.type, Float)])
+
+
+def _values(layout: _Layout, row: Sequence[Any]) -> dict[str, Any]:
+    values = list(row[layout.width:])
+    for i in layout.times:
+        v = values[i]
+        if type(v) is str:
+            # SQLAlchemy's own reading of SQLite's text, at C speed
+            values[i] = datetime.fromisoformat(v)
+    for i in layout.flags:
+        if values[i] is not None:
+            values[i] = bool(values[i])
+    return dict(zip(layout.names, values, strict=True))
+
+
+def _iso_utc(value: Any) -> Any:
+    if type(value) is str:
+        # SQLite's naive UTC text, as SQLAlchemy writes it ("YYYY-MM-DD HH:MM:SS.ffffff"),
+        # turned into what isoformat() of the parsed value gives, without parsing it.
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            head = value[:10] + "T" + value[11:19]
+            return head + "+00:00" if value.endswith(".000000") else head + value[19:] + "+00:00"
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat() + "+00:00"
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _json_values(record_type: str, layout: _Layout, row: Sequence[Any]) -> dict[str, Any]:
+    values = list(row[layout.width:])
+    for i in layout.times:
+        if values[i] is not None:
+            values[i] = _iso_utc(values[i])
+    for i in layout.flags:
+        if values[i] is not None:
+            values[i] = bool(values[i])
+    for i in layout.floats:
+        v = values[i]
+        # An integral float is the same JSON number as the integer, which RFC 8785 prints.
+        if v is not None and v.is_integer() and -_SAFE < v < _SAFE:
+            values[i] = int(v)
+    out = {"record_type": record_type}
+    out.update(zip(layout.names, values, strict=True))
+    return out
+
+
+async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: int,
+                      as_json: bool = False) -> ExportPage:
+    """The next `size` records of the run after `after`; `db` is a DbSession. With `as_json`
+    each record is already its JSON form (`json_record`), else the column values as read."""
+    from ._statements import prepared
     tables: LandscapeTables = db.tables
     types = record_types(tables)
     index, key = (0, None) if after is None else (after.type_index, after.key)
@@ -132,15 +244,25 @@ async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: in
     last: ExportCursor | None = after
     while index < len(types):
         rtype = types[index]
+        layout = _layout(rtype, db.dialect)
         want = size - len(records)
+        params: dict[str, Any] = {"run_id": run_id, "limit": want + 1}
+        if key is not None:
+            if len(key) != layout.width:
+                raise BadArgument("after", "is not a cursor of this connection")
+            params.update({f"after_{i}": v for i, v in enumerate(key)})
+        names = ["run_id", "limit", *(f"after_{i}" for i in range(layout.width if key is not None else 0))]
+        continued = key is not None
+
+        def build(r: RecordType = rtype, c: bool = continued) -> Select[Any]:
+            return _page_statement(r, tables, db.dialect, c)
+
+        statement = prepared(db, ("export", rtype.name, continued), build, names)
         # One row more than the page needs tells whether another page follows.
-        rows: Sequence[Any] = await db.all(
-            _page_statement(rtype, tables, db.dialect, run_id, key, want + 1))
-        width = len(_order_key(rtype.table, db.dialect))
-        names = [str(column.name) for column in rtype.table.c]
+        rows: Sequence[Any] = await db.fetch(statement, params)
         for row in rows[:want]:
-            records.append((rtype.name, dict(zip(names, row[width:], strict=True))))
-            last = ExportCursor(index, tuple(row[:width]))
+            records.append((rtype.name, _json_values(rtype.name, layout, row) if as_json else _values(layout, row)))
+            last = ExportCursor(index, tuple(row[:layout.width]))
         if len(rows) > want:
             return ExportPage(records, last, True)
         index, key = index + 1, None
@@ -151,15 +273,23 @@ def json_value(value: Any) -> Any:
     """A stored value as JSON: times as ISO 8601 UTC (SQLite's naive times are UTC)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+            return value.isoformat() + "+00:00"
         return value.astimezone(UTC).isoformat()
     return value
 
 
 def json_record(record_type: str, values: dict[str, Any]) -> dict[str, Any]:
-    out = {"record_type": record_type}
+    """The record as JSON values: record_type, then every stored column. An integral float is
+    written as the integer it equals (the same JSON number, and RFC 8785 prints it so)."""
+    out: dict[str, Any] = {"record_type": record_type}
     for name, value in values.items():
-        out[name] = json_value(value)
+        kind = type(value)
+        if kind is datetime:
+            value = (value.isoformat() + "+00:00" if value.tzinfo is None
+                     else value.astimezone(UTC).isoformat())
+        elif kind is float and value.is_integer() and -_SAFE < value < _SAFE:
+            value = int(value)
+        out[name] = value
     return out
 
 

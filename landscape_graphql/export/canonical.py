@@ -3,10 +3,10 @@
 A record's hashed form is its canonical JSON (the `rfc8785` package, which ELSPETH uses) and
 the JSONL line is that same form. `rfc8785` is pure Python: a run has millions of records, so a
 flat record with ASCII keys and no floats goes through orjson with sorted keys instead, which
-produces the same bytes for those (strings are escaped alike, integers printed alike, ASCII
-keys sort alike by UTF-16 unit and by byte; tests/export/test_canonical.py checks it against
-`rfc8785` on generated records). Anything else (floats, nested values, non-ASCII keys) takes
-`rfc8785` itself.
+produces the same bytes for those (strings are escaped alike, integers up to 2^53 printed
+alike, ASCII keys sort alike by UTF-16 unit and by byte, fractions between 1e-4 and 1e16
+printed alike; tests/export/test_canonical.py checks it against `rfc8785` on generated
+records). Anything else (other floats, nested values, non-ASCII keys) takes `rfc8785` itself.
 
 The tree is RFC 6962's: leaf `SHA-256(0x00 || record)`, node `SHA-256(0x01 || left || right)`,
 split at the largest power of two below the size. Chunks of 2^16 records are complete subtrees,
@@ -22,27 +22,27 @@ from typing import Any
 import orjson
 import rfc8785
 
-_MAX_SAFE = 2**53 - 1
+_FLAT = frozenset({str, int, bool, type(None)})
+_FLAT_OR_FLOAT = _FLAT | {float}
+_SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
-def _fast(record: dict[str, Any]) -> bool:
-    for key, value in record.items():
-        if not key.isascii():
-            return False
-        if value is None or isinstance(value, (str, bool)):
-            continue
-        if isinstance(value, int):
-            if -_MAX_SAFE <= value <= _MAX_SAFE:
-                continue
-            return False
-        return False
-    return True
+def _float_safe(value: float) -> bool:
+    # Where ECMAScript's Number-to-string and the shortest round-trip repr orjson prints agree:
+    # plain decimal notation, a fraction (an integral float prints as "5.0" in orjson, "5" in JCS).
+    return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     """The RFC 8785 form of a JSON object."""
-    if _fast(record):
-        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    types = set(map(type, record.values()))
+    if types <= _FLAT_OR_FLOAT and all(map(str.isascii, record)) and (
+            float not in types or all(_float_safe(v) for v in record.values() if type(v) is float)):
+        try:
+            # STRICT_INTEGER refuses integers beyond 2^53, which JCS prints differently.
+            return orjson.dumps(record, option=_SORTED_STRICT)
+        except orjson.JSONEncodeError:
+            pass
     return rfc8785.dumps(record)
 
 
@@ -60,13 +60,38 @@ def _split(n: int) -> int:
 
 
 def root_of(hashes: Sequence[bytes]) -> bytes:
-    """RFC 6962 MTH over already-hashed subtrees of equal, power-of-two size (or leaves)."""
+    """RFC 6962 MTH over leaf hashes (or over chunk roots, chunks being complete subtrees).
+
+    Built bottom-up, an odd last node carried up unchanged: for RFC 6962's left-complete trees
+    that is the same tree as the recursive split, without the recursion.
+    """
     if not hashes:
         return hashlib.sha256(b"").digest()
-    if len(hashes) == 1:
-        return hashes[0]
-    k = _split(len(hashes))
-    return node_hash(root_of(hashes[:k]), root_of(hashes[k:]))
+    sha = hashlib.sha256
+    level = list(hashes)
+    while len(level) > 1:
+        paired = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+def frontier_of(leaves: Sequence[bytes], prefix: Frontier | None = None) -> Frontier:
+    """The frontier after `leaves` (following `prefix`, a resumed chunk's first part)."""
+    if prefix is not None:
+        frontier = Frontier(prefix.stack, prefix.count)
+        for leaf in leaves:
+            frontier.add(leaf)
+        return frontier
+    stack: list[tuple[int, bytes]] = []
+    start, n = 0, len(leaves)
+    for bit in reversed(range(n.bit_length())):
+        size = 1 << bit
+        if n & size:
+            stack.append((size, root_of(leaves[start:start + size])))
+            start += size
+    return Frontier(stack, n)
 
 
 def audit_path(hashes: Sequence[bytes], index: int) -> list[bytes]:

@@ -71,9 +71,13 @@ class RunTableSource(Source):
         from ..db.session import DbSession
         db = DbSession(self.landscape)
         cursor = ExportCursor.decode(after) if after else None
-        got = await export_page(db, self.run_id, cursor, self.page_size)
-        rendered = (self.render(t, values) for t, values in got.records)
-        objects = [o for o in rendered if o is not None]
+        as_json = self.render is json_record
+        got = await export_page(db, self.run_id, cursor, self.page_size, as_json=as_json)
+        if as_json:
+            objects = [values for _, values in got.records]
+        else:
+            rendered = (self.render(t, values) for t, values in got.records)
+            objects = [o for o in rendered if o is not None]
         if self.decorate is not None:
             await self.decorate(objects)
         records: Records = [(canonical(o), o) for o in objects]

@@ -12,6 +12,7 @@ mid-way (its compressor state is not saved), so a .gz export starts over instead
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import IO, Any
 import orjson
 
 from . import CHUNK_RECORDS
-from .canonical import Frontier, leaf_hash, root_of
+from .canonical import Frontier, frontier_of, root_of
 from .formats import RecordFormat
 from .manifest import ExportError
 
@@ -49,7 +50,10 @@ class ExportWriter:
         self.records = 0
         self.bytes = 0  # uncompressed bytes of records written, header included
         self.chunks: list[dict[str, Any]] = []
-        self.chunk = Frontier()
+        # The open chunk: its leaf hashes (at most 2^16 x 32 bytes), after the frontier of
+        # its first part when the export was resumed in the middle of it.
+        self.leaves: list[bytes] = []
+        self.prefix: Frontier | None = None
         self.chunk_offset = 0
         self.cursor: str | None = None
         self._last_checkpoint = 0.0
@@ -94,7 +98,8 @@ class ExportWriter:
             raise ExportError(f"{part} is missing or shorter than the checkpoint says", 1)
         self.records, self.bytes, self.cursor = state["records"], state["bytes"], state["cursor"]
         self.chunks = state["chunks"]
-        self.chunk = Frontier.load(state["frontier"], state["chunk_records"])
+        if state["chunk_records"]:
+            self.prefix = Frontier.load(state["frontier"], state["chunk_records"])
         self.chunk_offset = state["chunk_offset"]
         return state
 
@@ -103,23 +108,36 @@ class ExportWriter:
             self._stream.write(data)
             self.bytes += len(data)
 
+    def _open_count(self) -> int:
+        return len(self.leaves) + (self.prefix.count if self.prefix is not None else 0)
+
     def _close_chunk(self) -> None:
-        n = self.chunk.count
+        n = self._open_count()
+        root = (root_of(self.leaves) if self.prefix is None else frontier_of(self.leaves, self.prefix).root())
         self.chunks.append({"index": len(self.chunks), "first_record": self.records - n, "count": n,
                             "byte_offset": self.chunk_offset, "byte_length": self.bytes - self.chunk_offset,
-                            "root": self.chunk.root().hex()})
-        self.chunk = Frontier()
+                            "root": root.hex()})
+        self.leaves, self.prefix = [], None
         self.chunk_offset = self.bytes
 
     def write_page(self, records: list[tuple[bytes, dict[str, Any] | None]], next_cursor: str | None) -> None:
-        fmt, chunk = self.fmt, self.chunk
+        fmt = self.fmt
+        plain = type(fmt) is RecordFormat  # jsonl: the line itself
+        sha = hashlib.sha256
+        out: list[bytes] = []
+        room = CHUNK_RECORDS - self._open_count()
         for line, record in records:
-            self._emit(fmt.encode(self.records, line, record))
-            chunk.add(leaf_hash(line))
+            data = line + b"\n" if plain else fmt.encode(self.records, line, record)
+            out.append(data)
+            self.leaves.append(sha(b"\x00" + line).digest())
             self.records += 1
-            if chunk.count == CHUNK_RECORDS:
+            room -= 1
+            if room == 0:
+                self._emit(b"".join(out))
+                out = []
                 self._close_chunk()
-                chunk = self.chunk
+                room = CHUNK_RECORDS
+        self._emit(b"".join(out))
         self.cursor = next_cursor
         self._stream.flush()
         now = time.monotonic()
@@ -129,9 +147,10 @@ class ExportWriter:
 
     def _write_checkpoint(self) -> None:
         assert self.out is not None
+        frontier = frontier_of(self.leaves, self.prefix)
         state = {"fingerprint": self.fingerprint, "cursor": self.cursor, "records": self.records,
-                 "bytes": self.bytes, "chunks": self.chunks, "frontier": self.chunk.dump(),
-                 "chunk_records": self.chunk.count, "chunk_offset": self.chunk_offset}
+                 "bytes": self.bytes, "chunks": self.chunks, "frontier": frontier.dump(),
+                 "chunk_records": frontier.count, "chunk_offset": self.chunk_offset}
         path = checkpoint_path(self.out)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(orjson.dumps(state))
@@ -139,7 +158,7 @@ class ExportWriter:
 
     def finish(self) -> tuple[list[dict[str, Any]], str]:
         """Close the last chunk and the file, rename it into place; return (chunks, root hex)."""
-        if self.chunk.count:
+        if self._open_count():
             self._close_chunk()
         self._emit(self.fmt.footer(self.records))
         self._stream.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context import Context
-from ..db.export import ExportCursor, export_page, json_record
+from ..db.export import ExportCursor, export_page
 from ..export.canonical import canonical
 from ._paging import page_request
 
@@ -31,7 +31,7 @@ class ExportedPage:
 async def export_records(context: Context, run_id: str, first: int | None, after: str | None) -> ExportedPage:
     _, size = page_request(context.settings, first, after, None, None)
     cursor = ExportCursor.decode(after) if after else None
-    page = await export_page(context.db, run_id, cursor, size)
-    records = [ExportedRecord(t, canonical(json_record(t, values)).decode()) for t, values in page.records]
+    page = await export_page(context.db, run_id, cursor, size, as_json=True)
+    records = [ExportedRecord(t, canonical(values).decode()) for t, values in page.records]
     end = page.end_cursor.encode() if page.end_cursor is not None and records else None
     return ExportedPage(records, end, page.has_next_page, after)

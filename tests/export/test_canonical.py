@@ -62,3 +62,14 @@ def test_tree_matches_rfc6962() -> None:
 
 def test_node_hash_prefix() -> None:
     assert node_hash(b"a", b"b") == hashlib.sha256(b"\x01ab").digest()
+
+
+def test_fast_floats_match_rfc8785() -> None:
+    import random
+    rng = random.Random(7)
+    for _ in range(20_000):
+        value = rng.choice([1, -1]) * 10 ** rng.uniform(-6, 22)
+        if rng.random() < 0.3:
+            value = round(value, rng.randint(0, 6))
+        record = {"a": value, "b": "x"}
+        assert canonical(record) == rfc8785.dumps(record), value
