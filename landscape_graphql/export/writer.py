@@ -26,6 +26,8 @@ from .canonical import Frontier, frontier_of, root_of
 from .formats import RecordFormat
 from .manifest import ExportError
 
+BLOCK = 1024  # leaves hashed into a subtree root at once: a checkpoint re-hashes fewer than this
+
 
 def checkpoint_path(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint.json")
@@ -50,8 +52,9 @@ class ExportWriter:
         self.records = 0
         self.bytes = 0  # uncompressed bytes of records written, header included
         self.chunks: list[dict[str, Any]] = []
-        # The open chunk: its leaf hashes (at most 2^16 x 32 bytes), after the frontier of
-        # its first part when the export was resumed in the middle of it.
+        # The open chunk: roots of its complete blocks of BLOCK leaves, then the leaf hashes
+        # after them; a chunk resumed in the middle is a Frontier the leaves are added to.
+        self.blocks: list[bytes] = []
         self.leaves: list[bytes] = []
         self.prefix: Frontier | None = None
         self.chunk_offset = 0
@@ -109,15 +112,29 @@ class ExportWriter:
             self.bytes += len(data)
 
     def _open_count(self) -> int:
-        return len(self.leaves) + (self.prefix.count if self.prefix is not None else 0)
+        if self.prefix is not None:
+            return self.prefix.count
+        return len(self.blocks) * BLOCK + len(self.leaves)
+
+    def _frontier(self) -> Frontier:
+        if self.prefix is not None:
+            return Frontier(self.prefix.stack, self.prefix.count)
+        # Blocks are complete, aligned subtrees: the frontier over the blocks, scaled, then the
+        # frontier of the leaves after them.
+        over_blocks = frontier_of(self.blocks)
+        tail = frontier_of(self.leaves)
+        return Frontier([(size * BLOCK, h) for size, h in over_blocks.stack] + tail.stack, self._open_count())
 
     def _close_chunk(self) -> None:
         n = self._open_count()
-        root = (root_of(self.leaves) if self.prefix is None else frontier_of(self.leaves, self.prefix).root())
+        if self.prefix is not None:
+            root = self.prefix.root()
+        else:
+            root = root_of(self.blocks + ([root_of(self.leaves)] if self.leaves else []))
         self.chunks.append({"index": len(self.chunks), "first_record": self.records - n, "count": n,
                             "byte_offset": self.chunk_offset, "byte_length": self.bytes - self.chunk_offset,
                             "root": root.hex()})
-        self.leaves, self.prefix = [], None
+        self.blocks, self.leaves, self.prefix = [], [], None
         self.chunk_offset = self.bytes
 
     def write_page(self, records: list[tuple[bytes, dict[str, Any] | None]], next_cursor: str | None) -> None:
@@ -129,7 +146,15 @@ class ExportWriter:
         for line, record in records:
             data = line + b"\n" if plain else fmt.encode(self.records, line, record)
             out.append(data)
-            self.leaves.append(sha(b"\x00" + line).digest())
+            leaf = sha(b"\x00" + line).digest()
+            if self.prefix is not None:
+                self.prefix.add(leaf)
+            else:
+                leaves = self.leaves
+                leaves.append(leaf)
+                if len(leaves) == BLOCK:
+                    self.blocks.append(root_of(leaves))
+                    self.leaves = []
             self.records += 1
             room -= 1
             if room == 0:
@@ -147,7 +172,7 @@ class ExportWriter:
 
     def _write_checkpoint(self) -> None:
         assert self.out is not None
-        frontier = frontier_of(self.leaves, self.prefix)
+        frontier = self._frontier()
         state = {"fingerprint": self.fingerprint, "cursor": self.cursor, "records": self.records,
                  "bytes": self.bytes, "chunks": self.chunks, "frontier": frontier.dump(),
                  "chunk_records": frontier.count, "chunk_offset": self.chunk_offset}
