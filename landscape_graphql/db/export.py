@@ -291,7 +291,3 @@ def json_record(record_type: str, values: dict[str, Any]) -> dict[str, Any]:
             value = int(value)
         out[name] = value
     return out
-
-
-def count_statement(rtype: RecordType, tables: LandscapeTables, run_id: str) -> Select[Any]:
-    return select(func.count()).select_from(rtype.table).where(rtype.run_scope(tables) == run_id)
