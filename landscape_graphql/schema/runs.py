@@ -22,6 +22,7 @@ from .relay import Connection, Node, to_global_id
 if TYPE_CHECKING:
     from .dag import RunDag
     from .errors import Artifact, TransformError, ValidationError
+    from .export import ExportRecordConnection
     from .payloads import Payload
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
@@ -36,6 +37,7 @@ TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 DagT = Annotated["RunDag", strawberry.lazy("landscape_graphql.schema.dag")]
+ExportRecordsT = Annotated["ExportRecordConnection", strawberry.lazy("landscape_graphql.schema.export")]
 
 
 @strawberry.input
@@ -140,6 +142,15 @@ class Run(Node):
         edges = await loaders.edges_by_run_id.load(parent.run_id)
         counts = await loaders.edge_counts_by_run_id.load(parent.run_id)
         return DagData(nodes=nodes, edges=edges, counts={e: n for _, e, n in counts})  # type: ignore[return-value]
+
+    @strawberry.field(description="Every record of the run, table by table in storage order, for scripted "
+                                  "export (`landscape-graphql export --preset run --url …` pages through it).")
+    @staticmethod
+    async def export_records(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                             after: str | None = None) -> ExportRecordsT:
+        from ..resolvers.export import export_records
+        from .export import ExportRecordConnection
+        return ExportRecordConnection(page=await export_records(info.context, parent.run_id, first, after))
 
     @strawberry.field
     @staticmethod
