@@ -129,6 +129,39 @@ async def lineage(page: Any, url: str, run: str, token: str, query: str = "") ->
 
 # ----------------------------------------------------------------------------- runs and run pages
 
+def elspeth_figures(epoch: int, name: str) -> dict[str, dict[str, float]]:
+    """The run figures as ELSPETH's own get_run_summary gives them (vendored), per run: failed
+    tokens are terminal FAILURE outcomes; epoch 2's ROUTED/DIVERTED leave the result open."""
+    runs = json.loads((FIXTURES / f"epoch{epoch}" / "analytics" / f"{name}.json").read_text())["runs"]
+    out = {}
+    for run_id, report in runs.items():
+        s = report["get_run_summary"]
+        dist = s["outcome_distribution"]
+        if epoch == 2:
+            failed = dist.get("failed", 0) + dist.get("quarantined", 0)
+            unresolved = dist.get("routed", 0) + dist.get("diverted", 0)
+        else:
+            failed = sum(o["count"] for o in dist if o["completed"] and o["outcome"] == "failure")
+            unresolved = 0
+        out[run_id] = {"rows": s["counts"]["rows"], "tokens": s["counts"]["tokens"], "errors": s["errors"]["total"],
+                       "duration": s["run_duration_seconds"], "failed-tokens": failed, "unresolved": unresolved}
+    return out
+
+
+async def shown_figures(scope: Any) -> dict[str, float | None]:
+    got = await scope.locator("[data-figure]").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.figure, e.dataset.value === '' ? null : +e.dataset.value]))")
+    return got  # type: ignore[no-any-return]
+
+
+async def assert_figures(scope: Any, expected: dict[str, float]) -> None:
+    shown = await shown_figures(scope)
+    assert shown["duration"] == pytest.approx(expected["duration"], abs=1e-3), (shown, expected)
+    assert {k: shown[k] for k in ("rows", "tokens", "errors", "failed-tokens")} == {
+        k: expected[k] for k in ("rows", "tokens", "errors", "failed-tokens")}, (shown, expected)
+    text = await scope.locator('[data-figure="failed-tokens"]').inner_text()
+    assert (f"+{expected['unresolved']:,} routed" in text) == bool(expected["unresolved"]), text
+
 
 @pytest.mark.parametrize("epoch", [2, 29])
 async def test_runs_page_lists_every_run_with_its_figures(page: Any, servers: Servers, epoch: int) -> None:
@@ -141,6 +174,13 @@ async def test_runs_page_lists_every_run_with_its_figures(page: Any, servers: Se
     first = page.locator(f'[data-run-id="{runs[0]["runId"]}"]')
     text = await first.inner_text()
     assert runs[0]["status"] in text and str(runs[0]["tokens"]["totalCount"]) in text
+    # Every run's figures (from Run.summary) are ELSPETH's own counts for that run.
+    expected = elspeth_figures(epoch, name)
+    assert set(expected) == {r["runId"] for r in runs}
+    for run_id, figures in expected.items():
+        await assert_figures(page.locator(f'[data-run-id="{run_id}"]'), figures)
+    if epoch == 29:
+        assert await first.locator('[data-figure="failed-tokens"]').inner_text() == "15"
     await axe_clean(page)
     await shot(page, f"runs-e{epoch}")
     await first.locator("a").click()
@@ -171,16 +211,28 @@ async def test_run_page_draws_the_dag_and_lists_tokens_through_a_node_and_an_edg
             "[data-node-id]", f"els => Object.fromEntries(els.map(e => [e.dataset.nodeId, +e.dataset.{kind}]))")
         assert shown == expected_badges
     assert any(states["retried"]["nodes"]), "the llm-calls fixture has retries"
+    # The summary beside the DAG: ELSPETH's counts for this run.
+    await assert_figures(page.locator(".run-page .summary"), elspeth_figures(epoch, "llm-calls")[run])
     await axe_clean(page)
     await shot(page, f"run-e{epoch}")
 
-    node = dag["nodes"][0]["nodeId"]
+    # A node click also shows that node's performance, as ELSPETH's performance report has it.
+    report = json.loads((FIXTURES / f"epoch{epoch}" / "analytics" / "llm-calls.json").read_text())
+    perf = {n["node_id"]: n for n in report["runs"][run]["get_performance_report"]["node_performance"]}
+    node = max(perf.values(), key=lambda n: n["failures"])["node_id"]
+    assert perf[node]["failures"] > 0
     expected = gql(url, """query ($r: String!, $n: String!) { run(runId: $r) { tokens(filter: {nodeId: $n}) {
         totalCount } } }""", {"r": run, "n": node})["run"]["tokens"]["totalCount"]
     await page.locator(f'[data-node-id="{node}"]').click()
     panel = page.locator("[data-panel]")
     await panel.get_by_text(f"{expected} token").first.wait_for()
     assert await panel.locator("[data-pick-token-id]").count() == min(50, expected)
+    await panel.locator("[data-perf=p95-ms]").wait_for()
+    shown = await panel.locator("[data-perf]").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.perf, e.dataset.value === '' ? null : +e.dataset.value]))")
+    assert (shown["executions"], shown["failures"]) == (perf[node]["executions"], perf[node]["failures"]), shown
+    assert shown["avg-ms"] == pytest.approx(perf[node]["avg_ms"], abs=0.01)
+    assert perf[node]["min_ms"] <= shown["p95-ms"] <= perf[node]["max_ms"]
     await shot(page, f"run-node-tokens-e{epoch}")
 
     edge = max(dag["edges"], key=lambda e: e["tokenCount"])["edge"]

@@ -156,7 +156,7 @@ export async function showToken(tokenId, extra) {
 }
 
 // Tokens through a DAG node or edge, paged and filterable by result, path and sink.
-export function showTokensThrough(runId, what, baseFilter, onPick) {
+export function showTokensThrough(runId, what, baseFilter, onPick, extra = null) {
   const result = h('select', { 'aria-label': 'Result' }, ['', 'SUCCESS', 'FAILURE', 'TRANSIENT'].map((v) => h('option', { value: v }, v || 'any result')));
   const path = h('input', { 'aria-label': 'Path', placeholder: 'path, e.g. GATE_ROUTED', spellcheck: 'false' });
   const sink = h('input', { 'aria-label': 'Sink', placeholder: 'sink name', spellcheck: 'false' });
@@ -189,6 +189,6 @@ export function showTokensThrough(runId, what, baseFilter, onPick) {
   more.addEventListener('click', () => load(false));
   const form = h('form', { class: 'filters' }, result, path, sink, h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(true); });
-  panel.open(`Tokens through ${what}`, form, summary, list, more);
+  panel.open(`Tokens through ${what}`, extra, form, summary, list, more);
   return load(true);
 }
