@@ -332,6 +332,52 @@ async def test_a_1000_wide_expansion_is_drawn_as_a_group(page: Any, shapes: dict
     offline(page)
 
 
+@pytest.fixture(scope="module")
+def wide2100(tmp_path_factory: pytest.TempPathFactory, servers: Servers) -> dict[str, Any]:
+    """The generator's wide fan with 2,100 children: more than the 2,000-token guard once drawn whole."""
+    report = generate(tmp_path_factory.mktemp("viewer-guard") / "wide2100.db", epoch=29, rows=2100, seed=5,
+                      shape="wide_fan")
+    return {"url": servers.database(str(report.db_path), report.payload_dir), "run": report.run_ids[0],
+            **report.tokens}
+
+
+async def test_more_than_2000_drawn_tokens_give_a_summary_and_ask_to_narrow(
+        page: Any, wide2100: dict[str, Any]) -> None:
+    s = wide2100
+    url, run, root = s["url"], s["run"], s["wide_fan_root"]
+    children = gql(url, "query ($t: String!) { token(tokenId: $t) { children { tokenId } } }", {"t": root})
+    assert len(children["token"]["children"]) == 2100
+    # By default the fan is a group (20 of 2100 shown): far below the guard.
+    await lineage(page, url, run, root)
+    assert len(await drawn_tokens(page)) == 21
+    assert await page.locator("[data-graph] [data-group-total]").get_attribute("data-group-total") == "2100"
+    # group=5000 draws levels whole: 2,101 tokens, so the page summarises and asks to narrow instead.
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=5000")
+    guard = page.locator(".lineage-page .guard[role=alert]")
+    await guard.wait_for()
+    text = await guard.inner_text()
+    assert "would draw 2101 tokens (more than 2000)" in text and "Narrow it" in text and "group=5000" in text, text
+    assert (await page.locator("#lineage-summary").inner_text()).startswith("2101 tokens in this view (not drawn)")
+    assert await page.locator("[data-graph]").count() == 0
+    assert await page.locator("[data-token-id]").count() == 0
+    await axe_clean(page)
+    await shot(page, "lineage-guard")
+    # Lowering the group width again (as the message says) draws the group; "Draw anyway" draws all.
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=20")
+    await page.locator(f'[data-graph] [data-token-id="{root}"]').wait_for()
+    assert await page.locator(".guard").count() == 0
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=5000")
+    await guard.get_by_role("button", name="Draw anyway").click()
+    await page.locator(f'[data-graph] [data-token-id="{root}"]').wait_for()
+    assert await page.locator(".guard").count() == 0
+    assert await page.locator("[data-graph] [data-group-total]").count() == 0
+    await assert_geometry(page, 2)
+    offline(page)
+
+
 async def test_a_50_deep_chain_expands_and_collapses(page: Any, shapes: dict[str, Any]) -> None:
     s = shapes["deep50"]
     leaf = s["deep_chain_leaf"]

@@ -60,7 +60,7 @@ export async function runsPage(root, ctx) {
     }
     after = conn.pageInfo.endCursor;
     more.hidden = !conn.pageInfo.hasNextPage;
-    ctx.status(`${conn.totalCount} runs.`);
+    ctx.status(`${conn.totalCount} run${conn.totalCount === 1 ? '' : 's'}.`);
   };
   more.addEventListener('click', load);
   await load();
