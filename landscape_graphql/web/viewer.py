@@ -113,6 +113,8 @@ PATH_QUERY = """query ViewerPath($from: String!, $to: String!) {
 TOKEN_DETAILS_QUERY = f"""query ViewerTokenDetails($tokenId: String!) {{
   token(tokenId: $tokenId) {{
     tokenId runId rowId branchName stepInPipeline createdAt forkGroupId joinGroupId expandGroupId
+    parents {{ tokenId branchName }}
+    children {{ tokenId branchName outcome {{ {_OUTCOME} }} children {{ tokenId joinGroupId }} }}
     row {{ rowId rowIndex sourceNodeId validationErrors {{ errorId nodeId error violationType
       expectedType actualType originalFieldName destination matchedBy }} }}
     outcomes {{ {_OUTCOME} recordedAt batchId expectedBranches }}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -481,6 +482,55 @@ async def test_deep_links_reload_and_back_forward(page: Any, servers: Servers) -
         "#lineage-table tbody tr", "els => els.map(e => e.dataset.rowTokenId)"))
     await axe_clean(page)
     await shot(page, "lineage-table")
+    offline(page)
+
+
+@pytest.mark.parametrize("epoch", [2, 29])
+async def test_a_forks_expected_branches_beside_the_arrived_ones(
+        page: Any, servers: Servers, fixture_copies: Path, epoch: int) -> None:
+    url = servers.fixture(epoch, "fork-coalesce")
+    db = fixture_copies / f"epoch{epoch}" / "fork-coalesce.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        forks = [r[0] for r in con.execute("SELECT token_id FROM token_outcomes WHERE expected_branches_json IS NOT NULL"
+                                           " ORDER BY token_id")]
+        lost = {r[0] for r in con.execute("SELECT token_id FROM coalesce_branch_losses")} if epoch == 29 else set()
+    lineage_q = """query ($t: String!) { token(tokenId: $t) { runId outcomes { expectedBranches }
+        children { tokenId branchName } descendants(maxDepth: 2) { edges { parentTokenId kind } } } }"""
+    seen: set[str] = set()
+    required = {"all"} if epoch == 2 else {"all", "lost"}
+    for fork in forks:
+        if seen >= required:
+            break
+        tok = gql(url, lineage_q, {"t": fork})["token"]
+        # Arrived, independently of the page: branch tokens that are the parent of a COALESCE edge.
+        arrived = {e["parentTokenId"] for e in tok["descendants"]["edges"] if e["kind"] == "COALESCE"}
+        by_branch = {c["branchName"]: c["tokenId"] for c in tok["children"]}
+        expected = {b: str(by_branch[b] in arrived).lower() for b in tok["outcomes"][0]["expectedBranches"]}
+        kind = "all" if all(v == "true" for v in expected.values()) else "lost" if lost & set(by_branch.values()) else "some"
+        if kind in seen or (kind == "some" and epoch == 29):
+            continue
+        seen.add(kind)
+        await lineage(page, url, tok["runId"], fork)
+        await page.locator(f'[data-graph] [data-token-id="{fork}"]').click()
+        rows = page.locator("[data-panel] #branches tbody tr")
+        await rows.first.wait_for()
+        shown = await rows.evaluate_all("els => Object.fromEntries(els.map(e => [e.dataset.branch, e.dataset.arrived]))")
+        assert shown == expected, (fork, shown, expected)
+        heading = await page.locator("[data-panel] h3", has_text="expected against arrived").inner_text()
+        assert f"{sum(v == 'true' for v in expected.values())} of {len(expected)} arrived" in heading
+        if kind == "all":
+            # The merged token lists the branches that arrived.
+            merged = gql(url, "query ($t: String!) { token(tokenId: $t) { children { children { tokenId joinGroupId } } } }",
+                         {"t": fork})["token"]["children"][0]["children"][0]["tokenId"]
+            await lineage(page, url, tok["runId"], merged)
+            await page.locator(f'[data-graph] [data-token-id="{merged}"]').click()
+            listed = page.locator('[data-panel] li[data-arrived="true"]')
+            await listed.first.wait_for()
+            assert sorted(await listed.evaluate_all("els => els.map(e => e.dataset.branch)")) == sorted(expected)
+        else:
+            await axe_clean(page)
+            await shot(page, f"lineage-branches-e{epoch}")
+    assert seen >= required, seen
     offline(page)
 
 
