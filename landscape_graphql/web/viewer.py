@@ -38,33 +38,37 @@ _LINEAGE = f"""tokens {{ {_TOKEN_FIELDS} }}
 
 # Every query the page sends. They live here, not in the scripts, so the tests can validate them
 # against the schema: a renamed field then fails a test instead of a person's lookup.
-# The runs page's figures come from one query: switching to Run.summary is a change here only.
-RUNS_QUERY = """query ViewerRuns($first: Int!, $after: String) {
-  runs(first: $first, after: $after) {
+# The run figures come from Run.summary, asking only for its cheap parts: counts and errors are
+# one aggregate, tokens by outcome another; performance (percentiles) is fetched on a node click.
+_SUMMARY = """durationSeconds counts { rows tokens } errors { validation transform total }
+      tokenOutcomes { terminal result rowOutcome count }"""
+RUNS_QUERY = f"""query ViewerRuns($first: Int!, $after: String) {{
+  runs(first: $first, after: $after) {{
     totalCount
-    pageInfo { hasNextPage endCursor }
-    nodes {
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
       runId status startedAt completedAt
-      rows(first: 1) { totalCount }
-      tokens(first: 1) { totalCount }
-      failures: tokens(first: 1, filter: {results: [FAILURE]}) { totalCount }
-    }
-  }
-}
+      summary {{ {_SUMMARY} }}
+    }}
+  }}
+}}
 """
-RUN_QUERY = """query ViewerRun($runId: String!) {
-  run(runId: $runId) {
+RUN_QUERY = f"""query ViewerRun($runId: String!) {{
+  run(runId: $runId) {{
     runId status startedAt completedAt
-    rows(first: 1) { totalCount }
-    tokens(first: 1) { totalCount }
-    failures: tokens(first: 1, filter: {results: [FAILURE]}) { totalCount }
-    dag {
-      nodes { nodeId pluginName nodeType sequenceInPipeline }
-      edges { tokenCount edge { edgeId fromNodeId toNodeId label defaultMode } }
-    }
-    failedStates: nodeStates(first: 500, filter: {statuses: [FAILED]}) { totalCount nodes { nodeId } }
-    retriedStates: nodeStates(first: 500, filter: {retries: true}) { totalCount nodes { nodeId } }
-  }
+    summary {{ {_SUMMARY} }}
+    dag {{
+      nodes {{ nodeId pluginName nodeType sequenceInPipeline }}
+      edges {{ tokenCount edge {{ edgeId fromNodeId toNodeId label defaultMode }} }}
+    }}
+    failedStates: nodeStates(first: 500, filter: {{statuses: [FAILED]}}) {{ totalCount nodes {{ nodeId }} }}
+    retriedStates: nodeStates(first: 500, filter: {{retries: true}}) {{ totalCount nodes {{ nodeId }} }}
+  }}
+}}
+"""
+# Sent on the first node click only (percentiles are the dearest part of the run analytics).
+RUN_PERFORMANCE_QUERY = """query ViewerRunPerformance($runId: String!) {
+  run(runId: $runId) { performance { nodes { nodeId executions failures retries avgMs p95Ms totalMs } } }
 }
 """
 RUN_TOKENS_QUERY = """query ViewerRunTokens($runId: String!, $filter: TokenFilter, $after: String) {
@@ -109,6 +113,8 @@ PATH_QUERY = """query ViewerPath($from: String!, $to: String!) {
 TOKEN_DETAILS_QUERY = f"""query ViewerTokenDetails($tokenId: String!) {{
   token(tokenId: $tokenId) {{
     tokenId runId rowId branchName stepInPipeline createdAt forkGroupId joinGroupId expandGroupId
+    parents {{ tokenId branchName }}
+    children {{ tokenId branchName outcome {{ {_OUTCOME} }} children {{ tokenId joinGroupId }} }}
     row {{ rowId rowIndex sourceNodeId validationErrors {{ errorId nodeId error violationType
       expectedType actualType originalFieldName destination matchedBy }} }}
     outcomes {{ {_OUTCOME} recordedAt batchId expectedBranches }}
@@ -130,7 +136,7 @@ TOKEN_DATA_QUERY = f"""query ViewerTokenData($tokenId: String!) {{
 }}
 """
 QUERIES = {
-    "runs": RUNS_QUERY, "run": RUN_QUERY, "runTokens": RUN_TOKENS_QUERY, "search": SEARCH_QUERY,
+    "runs": RUNS_QUERY, "run": RUN_QUERY, "runPerformance": RUN_PERFORMANCE_QUERY, "runTokens": RUN_TOKENS_QUERY, "search": SEARCH_QUERY,
     "rowIndex": ROW_INDEX_QUERY, "tokenLineage": TOKEN_LINEAGE_QUERY, "rowLineage": ROW_LINEAGE_QUERY,
     "path": PATH_QUERY, "tokenDetails": TOKEN_DETAILS_QUERY, "callPayloads": CALL_PAYLOADS_QUERY,
     "tokenData": TOKEN_DATA_QUERY,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -129,6 +130,39 @@ async def lineage(page: Any, url: str, run: str, token: str, query: str = "") ->
 
 # ----------------------------------------------------------------------------- runs and run pages
 
+def elspeth_figures(epoch: int, name: str) -> dict[str, dict[str, float]]:
+    """The run figures as ELSPETH's own get_run_summary gives them (vendored), per run: failed
+    tokens are terminal FAILURE outcomes; epoch 2's ROUTED/DIVERTED leave the result open."""
+    runs = json.loads((FIXTURES / f"epoch{epoch}" / "analytics" / f"{name}.json").read_text())["runs"]
+    out = {}
+    for run_id, report in runs.items():
+        s = report["get_run_summary"]
+        dist = s["outcome_distribution"]
+        if epoch == 2:
+            failed = dist.get("failed", 0) + dist.get("quarantined", 0)
+            unresolved = dist.get("routed", 0) + dist.get("diverted", 0)
+        else:
+            failed = sum(o["count"] for o in dist if o["completed"] and o["outcome"] == "failure")
+            unresolved = 0
+        out[run_id] = {"rows": s["counts"]["rows"], "tokens": s["counts"]["tokens"], "errors": s["errors"]["total"],
+                       "duration": s["run_duration_seconds"], "failed-tokens": failed, "unresolved": unresolved}
+    return out
+
+
+async def shown_figures(scope: Any) -> dict[str, float | None]:
+    got = await scope.locator("[data-figure]").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.figure, e.dataset.value === '' ? null : +e.dataset.value]))")
+    return got  # type: ignore[no-any-return]
+
+
+async def assert_figures(scope: Any, expected: dict[str, float]) -> None:
+    shown = await shown_figures(scope)
+    assert shown["duration"] == pytest.approx(expected["duration"], abs=1e-3), (shown, expected)
+    assert {k: shown[k] for k in ("rows", "tokens", "errors", "failed-tokens")} == {
+        k: expected[k] for k in ("rows", "tokens", "errors", "failed-tokens")}, (shown, expected)
+    text = await scope.locator('[data-figure="failed-tokens"]').inner_text()
+    assert (f"+{expected['unresolved']:,} routed" in text) == bool(expected["unresolved"]), text
+
 
 @pytest.mark.parametrize("epoch", [2, 29])
 async def test_runs_page_lists_every_run_with_its_figures(page: Any, servers: Servers, epoch: int) -> None:
@@ -141,6 +175,13 @@ async def test_runs_page_lists_every_run_with_its_figures(page: Any, servers: Se
     first = page.locator(f'[data-run-id="{runs[0]["runId"]}"]')
     text = await first.inner_text()
     assert runs[0]["status"] in text and str(runs[0]["tokens"]["totalCount"]) in text
+    # Every run's figures (from Run.summary) are ELSPETH's own counts for that run.
+    expected = elspeth_figures(epoch, name)
+    assert set(expected) == {r["runId"] for r in runs}
+    for run_id, figures in expected.items():
+        await assert_figures(page.locator(f'[data-run-id="{run_id}"]'), figures)
+    if epoch == 29:
+        assert await first.locator('[data-figure="failed-tokens"]').inner_text() == "15"
     await axe_clean(page)
     await shot(page, f"runs-e{epoch}")
     await first.locator("a").click()
@@ -171,16 +212,28 @@ async def test_run_page_draws_the_dag_and_lists_tokens_through_a_node_and_an_edg
             "[data-node-id]", f"els => Object.fromEntries(els.map(e => [e.dataset.nodeId, +e.dataset.{kind}]))")
         assert shown == expected_badges
     assert any(states["retried"]["nodes"]), "the llm-calls fixture has retries"
+    # The summary beside the DAG: ELSPETH's counts for this run.
+    await assert_figures(page.locator(".run-page .summary"), elspeth_figures(epoch, "llm-calls")[run])
     await axe_clean(page)
     await shot(page, f"run-e{epoch}")
 
-    node = dag["nodes"][0]["nodeId"]
+    # A node click also shows that node's performance, as ELSPETH's performance report has it.
+    report = json.loads((FIXTURES / f"epoch{epoch}" / "analytics" / "llm-calls.json").read_text())
+    perf = {n["node_id"]: n for n in report["runs"][run]["get_performance_report"]["node_performance"]}
+    node = max(perf.values(), key=lambda n: n["failures"])["node_id"]
+    assert perf[node]["failures"] > 0
     expected = gql(url, """query ($r: String!, $n: String!) { run(runId: $r) { tokens(filter: {nodeId: $n}) {
         totalCount } } }""", {"r": run, "n": node})["run"]["tokens"]["totalCount"]
     await page.locator(f'[data-node-id="{node}"]').click()
     panel = page.locator("[data-panel]")
     await panel.get_by_text(f"{expected} token").first.wait_for()
     assert await panel.locator("[data-pick-token-id]").count() == min(50, expected)
+    await panel.locator("[data-perf=p95-ms]").wait_for()
+    shown = await panel.locator("[data-perf]").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.perf, e.dataset.value === '' ? null : +e.dataset.value]))")
+    assert (shown["executions"], shown["failures"]) == (perf[node]["executions"], perf[node]["failures"]), shown
+    assert shown["avg-ms"] == pytest.approx(perf[node]["avg_ms"], abs=0.01)
+    assert perf[node]["min_ms"] <= shown["p95-ms"] <= perf[node]["max_ms"]
     await shot(page, f"run-node-tokens-e{epoch}")
 
     edge = max(dag["edges"], key=lambda e: e["tokenCount"])["edge"]
@@ -276,6 +329,52 @@ async def test_a_1000_wide_expansion_is_drawn_as_a_group(page: Any, shapes: dict
     await shot(page, "lineage-wide1000")
     # From a child: its one parent, and the "+" shows there is more to see.
     await lineage(page, s["url"], s["run"], s["wide_fan_child"])
+    await assert_geometry(page, 2)
+    offline(page)
+
+
+@pytest.fixture(scope="module")
+def wide2100(tmp_path_factory: pytest.TempPathFactory, servers: Servers) -> dict[str, Any]:
+    """The generator's wide fan with 2,100 children: more than the 2,000-token guard once drawn whole."""
+    report = generate(tmp_path_factory.mktemp("viewer-guard") / "wide2100.db", epoch=29, rows=2100, seed=5,
+                      shape="wide_fan")
+    return {"url": servers.database(str(report.db_path), report.payload_dir), "run": report.run_ids[0],
+            **report.tokens}
+
+
+async def test_more_than_2000_drawn_tokens_give_a_summary_and_ask_to_narrow(
+        page: Any, wide2100: dict[str, Any]) -> None:
+    s = wide2100
+    url, run, root = s["url"], s["run"], s["wide_fan_root"]
+    children = gql(url, "query ($t: String!) { token(tokenId: $t) { children { tokenId } } }", {"t": root})
+    assert len(children["token"]["children"]) == 2100
+    # By default the fan is a group (20 of 2100 shown): far below the guard.
+    await lineage(page, url, run, root)
+    assert len(await drawn_tokens(page)) == 21
+    assert await page.locator("[data-graph] [data-group-total]").get_attribute("data-group-total") == "2100"
+    # group=5000 draws levels whole: 2,101 tokens, so the page summarises and asks to narrow instead.
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=5000")
+    guard = page.locator(".lineage-page .guard[role=alert]")
+    await guard.wait_for()
+    text = await guard.inner_text()
+    assert "would draw 2101 tokens (more than 2000)" in text and "Narrow it" in text and "group=5000" in text, text
+    assert (await page.locator("#lineage-summary").inner_text()).startswith("2101 tokens in this view (not drawn)")
+    assert await page.locator("[data-graph]").count() == 0
+    assert await page.locator("[data-token-id]").count() == 0
+    await axe_clean(page)
+    await shot(page, "lineage-guard")
+    # Lowering the group width again (as the message says) draws the group; "Draw anyway" draws all.
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=20")
+    await page.locator(f'[data-graph] [data-token-id="{root}"]').wait_for()
+    assert await page.locator(".guard").count() == 0
+    await page.goto("about:blank")
+    await page.goto(f"{url}/viewer#/run/{run}/token/{root}?group=5000")
+    await guard.get_by_role("button", name="Draw anyway").click()
+    await page.locator(f'[data-graph] [data-token-id="{root}"]').wait_for()
+    assert await page.locator(".guard").count() == 0
+    assert await page.locator("[data-graph] [data-group-total]").count() == 0
     await assert_geometry(page, 2)
     offline(page)
 
@@ -383,6 +482,55 @@ async def test_deep_links_reload_and_back_forward(page: Any, servers: Servers) -
         "#lineage-table tbody tr", "els => els.map(e => e.dataset.rowTokenId)"))
     await axe_clean(page)
     await shot(page, "lineage-table")
+    offline(page)
+
+
+@pytest.mark.parametrize("epoch", [2, 29])
+async def test_a_forks_expected_branches_beside_the_arrived_ones(
+        page: Any, servers: Servers, fixture_copies: Path, epoch: int) -> None:
+    url = servers.fixture(epoch, "fork-coalesce")
+    db = fixture_copies / f"epoch{epoch}" / "fork-coalesce.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        forks = [r[0] for r in con.execute("SELECT token_id FROM token_outcomes WHERE expected_branches_json IS NOT NULL"
+                                           " ORDER BY token_id")]
+        lost = {r[0] for r in con.execute("SELECT token_id FROM coalesce_branch_losses")} if epoch == 29 else set()
+    lineage_q = """query ($t: String!) { token(tokenId: $t) { runId outcomes { expectedBranches }
+        children { tokenId branchName } descendants(maxDepth: 2) { edges { parentTokenId kind } } } }"""
+    seen: set[str] = set()
+    required = {"all"} if epoch == 2 else {"all", "lost"}
+    for fork in forks:
+        if seen >= required:
+            break
+        tok = gql(url, lineage_q, {"t": fork})["token"]
+        # Arrived, independently of the page: branch tokens that are the parent of a COALESCE edge.
+        arrived = {e["parentTokenId"] for e in tok["descendants"]["edges"] if e["kind"] == "COALESCE"}
+        by_branch = {c["branchName"]: c["tokenId"] for c in tok["children"]}
+        expected = {b: str(by_branch[b] in arrived).lower() for b in tok["outcomes"][0]["expectedBranches"]}
+        kind = "all" if all(v == "true" for v in expected.values()) else "lost" if lost & set(by_branch.values()) else "some"
+        if kind in seen or (kind == "some" and epoch == 29):
+            continue
+        seen.add(kind)
+        await lineage(page, url, tok["runId"], fork)
+        await page.locator(f'[data-graph] [data-token-id="{fork}"]').click()
+        rows = page.locator("[data-panel] #branches tbody tr")
+        await rows.first.wait_for()
+        shown = await rows.evaluate_all("els => Object.fromEntries(els.map(e => [e.dataset.branch, e.dataset.arrived]))")
+        assert shown == expected, (fork, shown, expected)
+        heading = await page.locator("[data-panel] h3", has_text="expected against arrived").inner_text()
+        assert f"{sum(v == 'true' for v in expected.values())} of {len(expected)} arrived" in heading
+        if kind == "all":
+            # The merged token lists the branches that arrived.
+            merged = gql(url, "query ($t: String!) { token(tokenId: $t) { children { children { tokenId joinGroupId } } } }",
+                         {"t": fork})["token"]["children"][0]["children"][0]["tokenId"]
+            await lineage(page, url, tok["runId"], merged)
+            await page.locator(f'[data-graph] [data-token-id="{merged}"]').click()
+            listed = page.locator('[data-panel] li[data-arrived="true"]')
+            await listed.first.wait_for()
+            assert sorted(await listed.evaluate_all("els => els.map(e => e.dataset.branch)")) == sorted(expected)
+        else:
+            await axe_clean(page)
+            await shot(page, f"lineage-branches-e{epoch}")
+    assert seen >= required, seen
     offline(page)
 
 

@@ -3,7 +3,7 @@
 // its left, descendants to its right.
 import { h, badge, outcomeText, download } from './dom.js';
 import { graphql, lastResponses } from './api.js';
-import { Lineage, place, layout, mermaid, GUARD_LIMIT } from './layout.js';
+import { Lineage, place, layout, mermaid, GUARD_LIMIT, GROUP_LIMIT } from './layout.js';
 import { GraphView } from './graph.js';
 import { panel, showToken, errorList } from './panels.js';
 import * as router from './router.js';
@@ -55,7 +55,8 @@ export async function lineagePage(root, ctx, route, { refresh = false } = {}) {
 }
 
 function draw(root, ctx, route) {
-  const model = place(state.lineage, state.focus, { dir: route.dir, collapsed: route.collapsed, groups: state.groups });
+  const model = place(state.lineage, state.focus, { dir: route.dir, collapsed: route.collapsed, groups: state.groups,
+    limit: route.group || GROUP_LIMIT });
   const tokens = model.items.filter((i) => i.kind === 'token').length;
   const depth = h('input', { type: 'number', min: 1, max: 50, value: route.depth, id: 'depth', class: 'narrow' });
   depth.addEventListener('change', () => router.go({ ...route, depth: Number(depth.value) || router.DEFAULT_DEPTH }));
@@ -80,14 +81,16 @@ function draw(root, ctx, route) {
     h('span', { class: 'exports' }, 'Export:',
       ['SVG', 'PNG', 'JSON', 'Mermaid'].map((f) => h('button', { type: 'button', 'data-export': f.toLowerCase(),
         onclick: () => exportView(f, route, view) }, f))));
+  const guarded = tokens > GUARD_LIMIT && !state.guardLifted;
   const summary = h('p', { class: 'meta', id: 'lineage-summary' },
-    `${tokens} token${tokens === 1 ? '' : 's'} drawn, ${model.edges.length} edges, depth ${route.depth}, ${route.dir}.`,
+    `${tokens} token${tokens === 1 ? '' : 's'} ${guarded ? 'in this view (not drawn)' : 'drawn'}, ${model.edges.length} edges, depth ${route.depth}, ${route.dir}.`,
     notes.length ? ' ' + notes.join('; ') + ': use + on a token, or raise the depth.' : '');
   let view = null;
-  if (tokens > GUARD_LIMIT && !state.guardLifted) {
+  if (guarded) {
     root.replaceChildren(h('section', { class: 'page lineage-page', 'aria-labelledby': 'page-title' }, head, summary,
       h('div', { class: 'guard', role: 'alert' },
-        h('p', null, `This view would draw ${tokens} tokens (more than ${GUARD_LIMIT}). Narrow it: lower the depth, pick one direction, or collapse a group.`),
+        h('p', null, `This view would draw ${tokens} tokens (more than ${GUARD_LIMIT}). Narrow it: lower the depth, pick one direction, or collapse a group${
+          (route.group || GROUP_LIMIT) > GROUP_LIMIT ? `, or group levels wider than ${GROUP_LIMIT} again (remove group=${route.group} from the address)` : ''}.`),
         h('button', { type: 'button', onclick: () => { state.guardLifted = true; draw(root, ctx, route); } }, 'Draw anyway'))));
     return;
   }

@@ -4,17 +4,33 @@ import { graphql, lastResponses } from './api.js';
 import { panel, showTokensThrough, errorList } from './panels.js';
 import dagre from './vendor/dagre.esm.js';
 
-// The one place the run figures are read from a response (counts from connections; switch to
-// Run.summary here once it exists).
+// The one place the run figures are read from a response: Run.summary's cheap parts.
+// Failed tokens are the tokens whose current outcome's result is FAILURE. Epoch 2 stores ROUTED
+// and DIVERTED without a result (it depends on the route each token took), so the summary cannot
+// say how many of those failed: they are counted apart as `unresolved`, never guessed.
 export function runFigures(run) {
-  const started = run.startedAt ? new Date(run.startedAt).getTime() : null;
-  const ended = run.completedAt ? new Date(run.completedAt).getTime() : null;
+  const sum = run.summary;
+  if (!sum) return { duration: null, rows: null, tokens: null, errors: null, failedTokens: null, unresolved: 0 };
+  let failed = 0, unresolved = 0;
+  for (const c of sum.tokenOutcomes) {
+    if (c.result === 'FAILURE') failed += c.count;
+    else if (c.result === null && c.terminal === true) unresolved += c.count;
+  }
   return {
-    duration: started !== null && ended !== null ? (ended - started) / 1000 : null,
-    rows: run.rows ? run.rows.totalCount : null,
-    tokens: run.tokens ? run.tokens.totalCount : null,
-    failures: run.failures ? run.failures.totalCount : null,
+    duration: sum.durationSeconds, rows: sum.counts.rows, tokens: sum.counts.tokens,
+    errors: sum.errors.total, validationErrors: sum.errors.validation, transformErrors: sum.errors.transform,
+    failedTokens: failed, unresolved,
   };
+}
+
+// "2", or "0 (+40 routed, result per route)" when epoch 2 leaves some results open.
+function failedText(f) {
+  if (f.failedTokens === null) return '—';
+  return f.unresolved ? `${fmtCount(f.failedTokens)} (+${fmtCount(f.unresolved)} routed, result per route)` : fmtCount(f.failedTokens);
+}
+
+function figure(name, value, text) {
+  return h('td', { class: 'num', 'data-figure': name, 'data-value': value === null || value === undefined ? '' : String(value) }, text);
 }
 
 export async function runsPage(root, ctx) {
@@ -24,7 +40,7 @@ export async function runsPage(root, ctx) {
   root.replaceChildren(h('section', { class: 'page runs-page', 'aria-labelledby': 'page-title' },
     h('h2', { id: 'page-title' }, 'Runs'), total,
     h('table', { class: 'runs' }, h('caption', { class: 'sr-only' }, 'Runs, newest first'),
-      h('thead', null, h('tr', null, ['Run', 'Status', 'Started', 'Duration', 'Rows', 'Tokens', 'Failures']
+      h('thead', null, h('tr', null, ['Run', 'Status', 'Started', 'Duration', 'Rows', 'Tokens', 'Errors', 'Failed tokens']
         .map((c) => h('th', { scope: 'col' }, c)))), tbody), more));
   let after = null;
   const load = async () => {
@@ -38,13 +54,13 @@ export async function runsPage(root, ctx) {
       tbody.append(h('tr', { 'data-run-id': run.runId },
         h('td', null, h('a', { href: `#/run/${encodeURIComponent(run.runId)}` }, h('code', { class: 'id' }, run.runId))),
         h('td', null, badge(run.status)), h('td', null, fmtDate(run.startedAt)),
-        h('td', { class: 'num' }, run.status === 'RUNNING' ? 'running' : fmtDuration(f.duration)),
-        h('td', { class: 'num' }, fmtCount(f.rows)), h('td', { class: 'num' }, fmtCount(f.tokens)),
-        h('td', { class: 'num' }, fmtCount(f.failures))));
+        figure('duration', f.duration, run.status === 'RUNNING' ? 'running' : fmtDuration(f.duration)),
+        figure('rows', f.rows, fmtCount(f.rows)), figure('tokens', f.tokens, fmtCount(f.tokens)),
+        figure('errors', f.errors, fmtCount(f.errors)), figure('failed-tokens', f.failedTokens, failedText(f))));
     }
     after = conn.pageInfo.endCursor;
     more.hidden = !conn.pageInfo.hasNextPage;
-    ctx.status(`${conn.totalCount} runs.`);
+    ctx.status(`${conn.totalCount} run${conn.totalCount === 1 ? '' : 's'}.`);
   };
   more.addEventListener('click', load);
   await load();
@@ -82,17 +98,48 @@ export async function runPage(root, ctx, route) {
     h('div', { class: 'run-body' },
       h('dl', { class: 'facts summary' },
         [['Started', fmtDate(run.startedAt)], ['Completed', fmtDate(run.completedAt)],
-          ['Duration', fmtDuration(f.duration)], ['Rows', fmtCount(f.rows)], ['Tokens', fmtCount(f.tokens)],
-          ['Failed tokens', fmtCount(f.failures)],
+          ['duration', 'Duration', f.duration, fmtDuration(f.duration)], ['rows', 'Rows', f.rows, fmtCount(f.rows)],
+          ['tokens', 'Tokens', f.tokens, fmtCount(f.tokens)],
+          ['errors', 'Errors', f.errors, f.errors === null ? '—'
+            : `${fmtCount(f.errors)} (${fmtCount(f.validationErrors)} validation, ${fmtCount(f.transformErrors)} transform)`],
+          ['failed-tokens', 'Failed tokens', f.failedTokens, failedText(f)],
           ['Failed node states', fmtCount(run.failedStates ? run.failedStates.totalCount : null)],
           ['Retries', fmtCount(run.retriedStates ? run.retriedStates.totalCount : null)]]
-          .map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+          .map((row) => row.length === 2 ? [h('dt', null, row[0]), h('dd', null, row[1])]
+            : [h('dt', null, row[1]), h('dd', { 'data-figure': row[0], 'data-value': row[2] === null ? '' : String(row[2]) }, row[3])])),
       graphBox),
     h('p', { class: 'meta' }, 'Click a node or an edge to list the tokens that went through it. Edge width grows with its token count; dashed edges divert (quarantine, errors).')));
   const svg = drawDag(graphBox, run, failed, retried, (kind, id, label) => {
-    showTokensThrough(run.runId, label, kind === 'node' ? { nodeId: id } : { edgeId: id });
+    showTokensThrough(run.runId, label, kind === 'node' ? { nodeId: id } : { edgeId: id }, null,
+      kind === 'node' ? nodePerformance(run.runId, id) : null);
   });
   ctx.status(`Run ${run.runId}: ${run.dag ? run.dag.nodes.length : 0} nodes.`);
+}
+
+// Per-node performance for the details panel: one query for the run, sent on the first node click
+// (its percentiles are the dearest part of the run analytics), then reused for other nodes.
+const performanceByRun = new Map();
+function nodePerformance(runId, nodeId) {
+  let all = performanceByRun.get(runId);
+  if (!all) {
+    all = graphql('runPerformance', { runId }).then((r) => {
+      const nodes = r.data.run && r.data.run.performance ? r.data.run.performance.nodes : null;
+      if (!nodes) { performanceByRun.delete(runId); throw Object.assign(new Error('no performance'), { errors: r.errors }); }
+      return new Map(nodes.map((n) => [n.nodeId, n]));
+    }, (err) => { performanceByRun.delete(runId); throw err; });
+    performanceByRun.set(runId, all);
+  }
+  const box = h('dl', { class: 'facts perf' }, h('dt', null, 'Performance'), h('dd', null, 'loading…'));
+  all.then((byNode) => {
+    const p = byNode.get(nodeId);
+    if (!p) { box.replaceChildren(h('dt', null, 'Performance'), h('dd', null, 'no node states at this node')); return; }
+    const ms = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(1)} ms`);
+    box.replaceChildren(...[['executions', 'Executions', p.executions, fmtCount(p.executions)],
+      ['failures', 'Failed states', p.failures, fmtCount(p.failures)], ['retries', 'Retries', p.retries, fmtCount(p.retries)],
+      ['avg-ms', 'Average', p.avgMs, ms(p.avgMs)], ['p95-ms', 'p95', p.p95Ms, ms(p.p95Ms)], ['total-ms', 'Total', p.totalMs, ms(p.totalMs)]]
+      .flatMap(([k, label, v, text]) => [h('dt', null, label), h('dd', { 'data-perf': k, 'data-value': v === null ? '' : String(v) }, text)]));
+  }, (err) => { box.replaceChildren(h('dt', null, 'Performance'), h('dd', null, err.errors ? errorList(err.errors) : String(err))); });
+  return h('section', { class: 'pane node-perf' }, h('h3', null, 'At this node (all states, every attempt)'), box);
 }
 
 function drawDag(box, run, failed, retried, onPick) {

@@ -93,6 +93,37 @@ function outcomeFacts(o) {
       o.expectedBranches ? ['Expected branches', json(o.expectedBranches)] : null));
 }
 
+// A fork's expected branches beside the ones that arrived at the coalesce: a branch token arrived
+// when it has a child with a join group (the merged token). Read from the lineage the API serves;
+// why a branch was lost (epoch 29's coalesce_branch_losses) is not served yet.
+function branches(t) {
+  const expected = (t.outcomes || []).map((o) => o.expectedBranches).find((b) => Array.isArray(b));
+  if (t.joinGroupId && (t.parents || []).length) {
+    const arrived = t.parents.map((p) => p.branchName).filter(Boolean);
+    return section('Coalesced branches', arrived.length, facts(['Arrived', arrived.join(', ') || null]),
+      h('ul', { class: 'token-list' }, t.parents.map((p) => h('li', { 'data-branch': p.branchName || '', 'data-arrived': 'true' },
+        `${p.branchName || '(no branch)'} `, h('a', { href: `#/run/${encodeURIComponent(t.runId)}/token/${encodeURIComponent(p.tokenId)}`,
+          'data-pick-token-id': p.tokenId }, h('code', { class: 'id' }, p.tokenId))))));
+  }
+  if (!expected) return null;
+  const byBranch = new Map((t.children || []).filter((c) => c.branchName).map((c) => [c.branchName, c]));
+  const names = [...expected.map(String), ...[...byBranch.keys()].filter((b) => !expected.includes(b))];
+  const arrivedCount = names.filter((b) => byBranch.has(b) && byBranch.get(b).children.some((g) => g.joinGroupId)).length;
+  return section('Branches: expected against arrived', `${arrivedCount} of ${expected.length} arrived`,
+    h('table', { class: 'compact', id: 'branches' },
+      h('thead', null, h('tr', null, ['Branch', 'Arrived', 'Token', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, names.map((b) => {
+        const c = byBranch.get(b);
+        const merged = c ? c.children.find((g) => g.joinGroupId) : null;
+        return h('tr', { 'data-branch': b, 'data-arrived': String(Boolean(merged)) },
+          h('td', null, b, expected.includes(b) ? '' : ' (not expected)'),
+          h('td', null, merged ? badge('arrived', 'good') : badge(c ? 'did not arrive' : 'no token', 'bad')),
+          h('td', { class: 'wrap' }, c ? h('a', { href: `#/run/${encodeURIComponent(t.runId)}/token/${encodeURIComponent(c.tokenId)}`,
+            'data-pick-token-id': c.tokenId }, h('code', { class: 'id' }, c.tokenId)) : '—'),
+          h('td', null, c ? outcomeText(c.outcome) : '—'));
+      }))));
+}
+
 export async function showToken(tokenId, extra) {
   panel.open('Token', h('p', { class: 'none' }, 'Loading…'));
   let result;
@@ -116,6 +147,7 @@ export async function showToken(tokenId, extra) {
       t.forkGroupId ? ['Fork group', mono(t.forkGroupId)] : null,
       t.joinGroupId ? ['Join group', mono(t.joinGroupId)] : null,
       t.expandGroupId ? ['Expand group', mono(t.expandGroupId)] : null),
+    branches(t),
     section('Outcome', (t.outcomes || []).length, ...(t.outcomes || []).map(outcomeFacts),
       (t.outcomes || []).length ? null : h('p', { class: 'none' }, 'No outcome recorded.')),
     section('Node states', states.length, states.length ? h('table', { class: 'compact', id: 'node-states' },
@@ -156,7 +188,7 @@ export async function showToken(tokenId, extra) {
 }
 
 // Tokens through a DAG node or edge, paged and filterable by result, path and sink.
-export function showTokensThrough(runId, what, baseFilter, onPick) {
+export function showTokensThrough(runId, what, baseFilter, onPick, extra = null) {
   const result = h('select', { 'aria-label': 'Result' }, ['', 'SUCCESS', 'FAILURE', 'TRANSIENT'].map((v) => h('option', { value: v }, v || 'any result')));
   const path = h('input', { 'aria-label': 'Path', placeholder: 'path, e.g. GATE_ROUTED', spellcheck: 'false' });
   const sink = h('input', { 'aria-label': 'Sink', placeholder: 'sink name', spellcheck: 'false' });
@@ -189,6 +221,6 @@ export function showTokensThrough(runId, what, baseFilter, onPick) {
   more.addEventListener('click', () => load(false));
   const form = h('form', { class: 'filters' }, result, path, sink, h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(true); });
-  panel.open(`Tokens through ${what}`, form, summary, list, more);
+  panel.open(`Tokens through ${what}`, extra, form, summary, list, more);
   return load(true);
 }

@@ -1,6 +1,12 @@
 // The page's state lives in the URL hash, so a view can be linked, reloaded and walked with
 // Back/Forward:  #/   #/run/<runId>   #/run/<runId>/token/<tokenId>?depth=&dir=&sel=&collapsed=
 //                #/run/<runId>/row/<rowId>?…
+// `group=<n>` (1–10000, default GROUP_LIMIT) sets how many tokens of one level are drawn before
+// the rest fold into an "N of M shown" group: raising it shows a wide fan whole, and the size
+// guard (more than GUARD_LIMIT drawn tokens: a summary and "narrow it" instead of a drawing) then
+// still applies.
+import { GROUP_LIMIT } from './layout.js';
+
 export const DEFAULT_DEPTH = 2;
 
 export function parse(hash) {
@@ -22,6 +28,8 @@ export function parse(hash) {
       route.sel = params.get('sel') || null;
       route.collapsed = (params.get('collapsed') || '').split(',').filter(Boolean);
       route.view = params.get('view') === 'table' ? 'table' : 'graph';
+      const group = parseInt(params.get('group') || '', 10);
+      route.group = Number.isFinite(group) && group >= 1 ? Math.min(group, 10000) : GROUP_LIMIT;
     }
   }
   return route;
@@ -38,6 +46,7 @@ export function format(route) {
   if (route.sel) params.set('sel', route.sel);
   if (route.collapsed && route.collapsed.length) params.set('collapsed', route.collapsed.join(','));
   if (route.view === 'table') params.set('view', 'table');
+  if (route.group && route.group !== GROUP_LIMIT) params.set('group', String(route.group));
   const q = params.toString();
   return q ? hash + '?' + q : hash;
 }
