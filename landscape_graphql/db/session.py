@@ -109,8 +109,12 @@ class StatementTracer(Protocol):
 
 class DbSession:
     def __init__(self, landscape: Landscape, *, timeout_s: float | None = None,
-                 tracer: StatementTracer | None = None) -> None:
+                 tracer: StatementTracer | None = None,
+                 allowed_runs: frozenset[str] | None = None) -> None:
         self.landscape = landscape
+        # The caller's runs (None: all). Lookups by id apply it in their SQL (`_statements.
+        # fetch_scoped`), so what another run holds is never read, counted or timed.
+        self.allowed_runs = allowed_runs
         self._tracer = tracer
         self.tables = landscape.tables
         self.epoch = landscape.epoch
