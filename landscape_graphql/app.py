@@ -113,6 +113,11 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                     return graphiql_response("/graphql")
             return _request_error(405, "Queries are sent as POST with Content-Type application/json",
                                   "METHOD_NOT_ALLOWED")
+        # Credentials first: an unauthenticated caller learns nothing of the request rules and
+        # never makes the server read or parse its body.
+        principal = await _authenticate(request)
+        if isinstance(principal, Response):
+            return principal
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             return _request_error(415, "Queries are sent with Content-Type application/json",
@@ -142,9 +147,6 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return _request_error(400, "variables must be a JSON object", "BAD_REQUEST")
         if operation_name is not None and not isinstance(operation_name, str):
             return _request_error(400, "operationName must be a string", "BAD_REQUEST")
-        principal = await _authenticate(request)
-        if isinstance(principal, Response):
-            return principal
         assert state.landscape is not None
         return await execute(query, variables, operation_name, request, principal)
 
