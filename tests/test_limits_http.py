@@ -32,6 +32,16 @@ def _post(url: str, query: str) -> dict[str, object]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def _post_vars(url: str, query: str, variables: dict[str, object] | None = None,
+               operation_name: str | None = None) -> dict[str, object]:
+    payload: dict[str, object] = {"query": query, "variables": variables or {}}
+    if operation_name is not None:
+        payload["operationName"] = operation_name
+    response = httpx.post(f"{url}/graphql", json=payload, timeout=30)
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
 def _limit(body: dict[str, object]) -> dict[str, object]:
     (error,) = body["errors"]  # type: ignore[misc]
     assert error["extensions"]["code"] == "QUERY_LIMIT", error
@@ -82,3 +92,14 @@ def test_introspection_and_suggestions_can_be_switched_off(urls: dict[str, str])
     assert "Did you mean" not in str(_post(urls["closed"], typo)["errors"])
     page = httpx.get(f"{urls['closed']}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 405 and "<html" not in page.text.lower()
+
+
+def test_no_suggestions_for_input_object_fields_when_introspection_is_off(urls: dict[str, str]) -> None:
+    literal = '{ run(runId: "x") { tokens(filter: {sinkNam: "a"}) { totalCount } } }'
+    variable = "query ($f: TokenFilter) { run(runId: \"x\") { tokens(filter: $f) { totalCount } } }"
+    assert "sinkName" in str(_post(urls["open"], literal)["errors"])
+    assert "sinkName" in str(_post_vars(urls["open"], variable, {"f": {"sinkNam": "a"}})["errors"])
+    for body in (_post(urls["closed"], literal), _post_vars(urls["closed"], variable, {"f": {"sinkNam": "a"}})):
+        text = str(body["errors"])
+        assert "sinkNam" in text  # the client's own input is still named ...
+        assert "sinkName" not in text and "Did you mean" not in text  # ... the schema's field is not
