@@ -35,7 +35,6 @@ from typing import Any, ClassVar, Literal, cast
 import orjson
 from graphql import (
     ASTValidationRule,
-    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -55,7 +54,6 @@ from graphql import (
     SelectionSetNode,
     Source,
     TokenKind,
-    Visitor,
     get_named_type,
     get_operation_ast,
     is_composite_type,
@@ -63,7 +61,6 @@ from graphql import (
     is_object_type,
     parse,
     type_from_ast,
-    visit,
 )
 from graphql.execution.values import (
     VariableValues,
@@ -90,6 +87,7 @@ __all__ = [
     "QueryLimitError",
     "QueryLimits",
     "QueryLimitsExtension",
+    "check_document",
     "effective_page_size",
     "estimate_nodes",
     "limit_rules",
@@ -106,6 +104,9 @@ class QueryLimits:
     max_aliases: int = 30
     max_root_fields: int = 20
     max_directives: int = 50
+    # Fields of one selection set, fragments expanded. Validation compares same-named fields
+    # of a set pairwise (OverlappingFieldsCanBeMerged): this bounds that quadratic before it runs.
+    max_selections: int = 200
     # Lexical tokens; comments are capped by the same number separately.
     max_tokens: int = 5_000
     max_body_bytes: int = MAX_BODY_BYTES
@@ -243,27 +244,59 @@ def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) ->
         ) from None
 
 
+# ---------------------------------------------------------------- before validation
+
+
+def check_document(document: DocumentNode, operation_name: str | None,
+                   limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> None:
+    """What must be refused before validation runs: in linear time, so a refusal is cheap.
+
+    * several operations and no ``operationName`` (the spec's error; graphql-core's executor
+      would otherwise be reached with the first one chosen by Strawberry);
+    * a selection set wider than ``max_selections`` fields with fragments expanded: graphql-
+      core's overlap validation is quadratic in it (1,200 same-named fields: ~0.5 s of CPU).
+    """
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) > 1 and operation_name is None:
+        raise GraphQLError("Must provide operation name if query contains multiple operations.",
+                           extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    widths: dict[str, int] = {}
+
+    def width(selection_set: SelectionSetNode, visiting: frozenset[str]) -> int:
+        total = 0
+        spread: set[str] = set()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += 1
+            elif isinstance(selection, InlineFragmentNode):
+                total += width(selection.selection_set, visiting)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or name in spread or name in visiting:
+                    continue
+                spread.add(name)
+                if name not in widths:
+                    widths[name] = width(fragment.selection_set, visiting | {name})
+                total += widths[name]
+            if total > limits.max_selections:
+                raise QueryLimitError("Query selection set size", "selections", total,
+                                      limits.max_selections, nodes=selection_set, lower_bound=True)
+        return total
+
+    stack: list[SelectionSetNode] = [d.selection_set for d in document.definitions
+                                     if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode)]
+    while stack:
+        selection_set = stack.pop()
+        width(selection_set, frozenset())
+        for selection in selection_set.selections:
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                stack.append(inner)
+
+
 # ---------------------------------------------------------------- static rules
-
-
-class _DocumentCounts(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.aliases = 0
-        self.directives = 0
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        if node.alias is not None:
-            self.aliases += 1
-
-    def enter_directive(self, _node: DirectiveNode, *_: object) -> None:
-        self.directives += 1
-
-
-def _counts(node: Node) -> _DocumentCounts:
-    counter = _DocumentCounts()
-    visit(node, counter)
-    return counter
 
 
 class _LimitRule(ASTValidationRule):
@@ -305,19 +338,47 @@ class _DepthRule(_LimitRule):
 
 
 class _CountRule(_LimitRule):
-    """Aliases and directives, over the operation and each fragment it uses once.
+    """Aliases and directives as executed: each fragment counted as many times as it is spread.
 
-    A fragment spread twice into one selection set merges into the same response
-    keys, so counting it once matches what will execute.
+    A fragment spread twice into the same selection set merges into the same response keys,
+    so within one set a fragment counts once; spread into different sets (say under four
+    aliased fields) it runs, and counts, once per set. Memoised per fragment, so a document
+    with exponential fragment fan-out is still counted in linear time.
     """
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
-        parts: list[Node] = [node, *self.context.get_recursively_referenced_fragments(node)]
-        aliases = directives = 0
-        for part in parts:
-            counts = _counts(part)
-            aliases += counts.aliases
-            directives += counts.directives
+        memo: dict[str, tuple[int, int]] = {}
+
+        def count(selection_set: SelectionSetNode | None, visiting: frozenset[str]) -> tuple[int, int]:
+            if selection_set is None:
+                return 0, 0
+            aliases = directives = 0
+            spread: set[str] = set()
+            for selection in selection_set.selections:
+                directives += len(selection.directives or ())
+                if isinstance(selection, FieldNode):
+                    aliases += selection.alias is not None
+                    inner = count(selection.selection_set, visiting)
+                elif isinstance(selection, InlineFragmentNode):
+                    inner = count(selection.selection_set, visiting)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name in spread or name in visiting:  # merged, or a cycle (reported elsewhere)
+                        continue
+                    spread.add(name)
+                    if name not in memo:
+                        fragment = self._fragment(name)
+                        memo[name] = ((0, 0) if fragment is None else
+                                      _add((0, len(fragment.directives or ())),
+                                           count(fragment.selection_set, visiting | {name})))
+                    inner = memo[name]
+                else:
+                    continue
+                aliases, directives = aliases + inner[0], directives + inner[1]
+            return aliases, directives
+
+        own = len(node.directives or ()) + sum(len(v.directives or ()) for v in node.variable_definitions or ())
+        aliases, directives = _add((0, own), count(node.selection_set, frozenset()))
         if aliases > self.limits.max_aliases:
             self.report_error(
                 QueryLimitError("Query alias count", "aliases", aliases, self.limits.max_aliases, nodes=node)
@@ -329,6 +390,10 @@ class _CountRule(_LimitRule):
                 )
             )
         return self.SKIP
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
 
 
 class _RootFieldsRule(_LimitRule):
@@ -628,6 +693,9 @@ class QueryLimitsExtension(SchemaExtension):
         # and becomes the response's only error.
         if context.graphql_document is None and context.query:
             context.graphql_document = parse_with_limits(context.query, self.limits)
+        if context.graphql_document is not None:
+            # The name the client gave: `operation_name` falls back to the first operation's.
+            check_document(context.graphql_document, context._provided_operation_name, self.limits)
         yield
 
     def on_validate(self) -> Iterator[None]:
