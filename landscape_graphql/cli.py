@@ -42,6 +42,10 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                         "variables (needs the [otel] extra; default off)")
     p.add_argument("--otel-record-queries", action="store_true",
                    help="with --otel, also record each query's text and variables (default: never)")
+    p.add_argument("--max-connections", type=int, default=512, metavar="N",
+                   help="open connections at most; more are closed at once (default 512)")
+    p.add_argument("--head-timeout", type=float, default=10.0, metavar="S",
+                   help="close a connection that sends no complete request head in S seconds (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,15 +165,17 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     app = create_app(config)
     tune_garbage_collector()
     print(f"serving {described} on http://{args.host}:{args.port}/graphql", flush=True)
+    from ._transport import TransportLimits
+    transport = TransportLimits(max_connections=args.max_connections, head_timeout_s=args.head_timeout)
     try:
-        _run_until_signal(app, args.host, args.port)
+        _run_until_signal(app, args.host, args.port, transport)
     finally:
         if provider is not None:
             provider.shutdown()  # exports the spans still buffered
     return 0
 
 
-def _run_until_signal(app: Any, host: str, port: int) -> None:
+def _run_until_signal(app: Any, host: str, port: int, transport: Any = None) -> None:
     import signal
     import threading
     from collections.abc import Iterator
@@ -197,8 +203,9 @@ def _run_until_signal(app: Any, host: str, port: int) -> None:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    from ._transport import server_options
     Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                          timeout_graceful_shutdown=30)).run()
+                          timeout_graceful_shutdown=30, **server_options(transport))).run()
 
 
 if __name__ == "__main__":
