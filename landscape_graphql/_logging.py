@@ -6,6 +6,7 @@ import contextvars
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -55,14 +56,15 @@ class RepeatLimiter(logging.Filter):
 
     MAX_KEYS = 1024
 
-    def __init__(self, burst: int = 10, window_s: float = 10.0) -> None:
+    def __init__(self, burst: int = 10, window_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.burst, self.window_s = burst, window_s
+        self.burst, self.window_s, self.clock = burst, window_s, clock
         self._seen: dict[tuple[str, str], list[float | int]] = {}  # key -> [window start, count, dropped]
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.name, str(record.msg))
-        now = time.monotonic()
+        now = self.clock()
         entry = self._seen.get(key)
         if entry is None or now - entry[0] >= self.window_s:
             dropped = 0 if entry is None else int(entry[2])
