@@ -141,7 +141,9 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     elif args.otel_record_queries:
         print("landscape-graphql: --otel-record-queries needs --otel", file=sys.stderr)
         return 2
-    options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env)
+    # statement_timeout a little past the request timeout: the deadline's own cancel comes first.
+    options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env,
+                            statement_timeout_s=args.timeout + 1.0)
 
     async def check() -> str:
         landscape = await open_landscape(database, options)

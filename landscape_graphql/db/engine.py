@@ -38,6 +38,9 @@ class EngineOptions:
     # Name of the environment variable holding a SQLCipher key (ELSPETH's default).
     key_env: str = "ELSPETH_AUDIT_KEY"
     sqlcipher: bool = False
+    # PostgreSQL's statement_timeout for the server's sessions: a backstop to the request
+    # deadline's client-side cancel (a lost cancel request must not leave a statement running).
+    statement_timeout_s: float | None = None
 
 
 class _FileWatch:
@@ -200,6 +203,8 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         connect_args={"server_settings": {
             "default_transaction_read_only": "on",
             "application_name": "landscape-graphql",
+            **({} if options.statement_timeout_s is None
+               else {"statement_timeout": f"{max(1, round(options.statement_timeout_s * 1000))}ms"}),
         }},
     )
     return engine, url.render_as_string(hide_password=True)

@@ -251,7 +251,11 @@ class DbSession:
         rows = self._try_inline(conn, sqlite_conn, prepared.sql, parameters, remaining)
         if rows is None:
             # Slow, or a writer holds a lock: finish on aiosqlite's thread, where waiting for
-            # the lock (up to the busy timeout) or scanning leaves the event loop free.
+            # the lock (up to the busy timeout) or scanning leaves the event loop free. With
+            # the time the inline attempt used taken off: the deadline is the request's.
+            remaining = self.remaining()
+            if remaining is not None and remaining <= 0:
+                raise QueryTimeout(_TIMEOUT_MESSAGE)
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
         return rows
 
