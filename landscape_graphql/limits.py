@@ -27,7 +27,6 @@ size, depth or id count never lowers the estimate.
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
@@ -76,6 +75,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from ._caches import (
+    ESTIMATE_CACHE_BYTES,
+    MAX_CACHED_CHARS,
+    PARSE_CACHE_BYTES,
+    ByteLRU,
+    node_weight,
+    text_weight,
+)
 from .error_masking import ClientFacingError
 
 __all__ = [
@@ -212,21 +219,25 @@ def _count_tokens(body: str, cap: int) -> tuple[int, bool]:
 
 
 # Documents are immutable once parsed, so repeated queries (dashboards polling
-# the same text) can share one.  Only short texts are kept: a text under the
-# token limit can still be a megabyte of string literal.
-_PARSE_CACHE_SIZE = 256
-_PARSE_CACHE_MAX_CHARS = 16 * 1024
+# the same text) can share one. Bounded by bytes (_caches.py): only texts of up to
+# MAX_CACHED_CHARS, weighed by their length (a text under the token limit can
+# still be a megabyte of string literal).
+_parsed: ByteLRU[DocumentNode] = ByteLRU(PARSE_CACHE_BYTES)
 
 
-@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def _cached_parse(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
+    key = (query, max_tokens)
+    document = _parsed.get(key)
+    if document is None:
+        document = parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
+        _parsed.put(key, document, text_weight(len(query)))
+    return document
 
 
 def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode:
     """Parse ``query``; raise :class:`QueryLimitError` past the token limit."""
     try:
-        if len(query) <= _PARSE_CACHE_MAX_CHARS:
+        if len(query) <= MAX_CACHED_CHARS:
             return _cached_parse(query, limits.max_tokens)
         return parse(query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens)
     except GraphQLSyntaxError as error:
@@ -617,27 +628,26 @@ def _estimate(
 # Estimates of recent (document, variables) pairs: a client repeating a query (a viewer, an
 # export paging through a run, a load balancer's probe) pays the walk once. The parse cache
 # hands back the same DocumentNode for the same text, so its identity is the key (kept alive in
-# the entry, so an id is never reused while cached). Bounded: no request can grow it.
-_ESTIMATE_CACHE_SIZE = 512
-_estimates: OrderedDict[tuple[int, int, str | None, bytes, QueryLimits], tuple[DocumentNode, int]] = OrderedDict()
+# the entry, so an id is never reused while cached). Bounded by bytes: no request can grow it.
+_estimates: ByteLRU[tuple[DocumentNode, int]] = ByteLRU(ESTIMATE_CACHE_BYTES)
 
 
 def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[str, Any] | None,
                      operation_name: str | None, limits: QueryLimits) -> int:
+    weight = node_weight(document)
     try:
         frozen = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # values no JSON client could send (in-process callers): no caching
+        weight = None
+    if weight is None:
         return _estimate(document, schema, variables, operation_name, limits, True)
     key = (id(document), id(schema), operation_name, frozen, limits)
     hit = _estimates.get(key)
     if hit is not None and hit[0] is document:
-        _estimates.move_to_end(key)
         return hit[1]
     # A limit it breaks raises here, and nothing is cached: the next try walks again.
     found = _estimate(document, schema, variables, operation_name, limits, True)
-    _estimates[key] = (document, found)
-    if len(_estimates) > _ESTIMATE_CACHE_SIZE:
-        _estimates.popitem(last=False)
+    _estimates.put(key, (document, found), weight + len(frozen))
     return found
 
 

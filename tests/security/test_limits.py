@@ -604,9 +604,11 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(limits_module, "_estimate", counting)
-    monkeypatch.setattr(limits_module, "_estimates", limits_module.OrderedDict())
-    schema = limited_schema()
     query = "query ($n: Int) { runs(first: $n) { edges { cursor } } }"
+    # Room for about ten entries of this query.
+    small = limits_module.ByteLRU(10 * (limits_module.text_weight(len(query)) + 20))
+    monkeypatch.setattr(limits_module, "_estimates", small)
+    schema = limited_schema()
     estimates = []
     for n in (4, 4, 7, 4):
         result, _ = await run(schema, query, {"n": n})
@@ -627,6 +629,6 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
         result, calls = await run(schema, query, {"n": 501})
         assert calls == 0 and result.errors[0].extensions["code"] == "QUERY_LIMIT"
     assert walks == 5
-    for n in range(limits_module._ESTIMATE_CACHE_SIZE + 50):
+    for n in range(50):
         await run(schema, query, {"n": n % 400 + 1, "pad": n})
-    assert len(limits_module._estimates) == limits_module._ESTIMATE_CACHE_SIZE
+    assert small.bytes <= small.max_bytes and 5 <= len(small) <= 10
