@@ -94,7 +94,6 @@ __all__ = [
     "QueryLimitError",
     "QueryLimits",
     "QueryLimitsExtension",
-    "check_document",
     "effective_page_size",
     "estimate_nodes",
     "limit_rules",
@@ -253,58 +252,6 @@ def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) ->
         raise QueryLimitError(
             "Query token count", "tokens", found, limits.max_tokens, lower_bound=partial
         ) from None
-
-
-# ---------------------------------------------------------------- before validation
-
-
-def check_document(document: DocumentNode, operation_name: str | None,
-                   limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> None:
-    """What must be refused before validation runs: in linear time, so a refusal is cheap.
-
-    * several operations and no ``operationName`` (the spec's error; graphql-core's executor
-      would otherwise be reached with the first one chosen by Strawberry);
-    * a selection set wider than ``max_selections`` fields with fragments expanded: graphql-
-      core's overlap validation is quadratic in it (1,200 same-named fields: ~0.5 s of CPU).
-    """
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(operations) > 1 and operation_name is None:
-        raise GraphQLError("Must provide operation name if query contains multiple operations.",
-                           extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    widths: dict[str, int] = {}
-
-    def width(selection_set: SelectionSetNode, visiting: frozenset[str]) -> int:
-        total = 0
-        spread: set[str] = set()
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += 1
-            elif isinstance(selection, InlineFragmentNode):
-                total += width(selection.selection_set, visiting)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is None or name in spread or name in visiting:
-                    continue
-                spread.add(name)
-                if name not in widths:
-                    widths[name] = width(fragment.selection_set, visiting | {name})
-                total += widths[name]
-            if total > limits.max_selections:
-                raise QueryLimitError("Query selection set size", "selections", total,
-                                      limits.max_selections, nodes=selection_set, lower_bound=True)
-        return total
-
-    stack: list[SelectionSetNode] = [d.selection_set for d in document.definitions
-                                     if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode)]
-    while stack:
-        selection_set = stack.pop()
-        width(selection_set, frozenset())
-        for selection in selection_set.selections:
-            inner = getattr(selection, "selection_set", None)
-            if inner is not None:
-                stack.append(inner)
 
 
 # ---------------------------------------------------------------- static rules
@@ -705,6 +652,7 @@ class QueryLimitsExtension(SchemaExtension):
             context.graphql_document = parse_with_limits(context.query, self.limits)
         if context.graphql_document is not None:
             # The name the client gave: `operation_name` falls back to the first operation's.
+            from ._document_checks import check_document
             check_document(context.graphql_document, context._provided_operation_name, self.limits)
         yield
 
