@@ -124,6 +124,10 @@ class QueryLimits:
     traversal_depth_argument: str = "maxDepth"
     # Assumed length of a list of objects without first/last (Token.children, ...).
     unpaginated_list_size: int = 5
+    # Fields whose answer scans a whole run (a DAG's per-edge token counts read every node
+    # state of the run), each counted as this many nodes per object that asks.
+    whole_run_fields: frozenset[str] = frozenset({"Run.dag"})
+    whole_run_nodes: int = 10_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -520,6 +524,8 @@ class _Estimator:
             field_def = self.field_def(parent, selection.name.value)
             if field_def is None:
                 continue
+            if parent is not None and f"{parent.name}.{selection.name.value}" in self.limits.whole_run_fields:
+                total += self.limits.whole_run_nodes
             named = get_named_type(field_def.type)
             if not is_composite_type(named):
                 continue

@@ -103,3 +103,10 @@ def test_no_suggestions_for_input_object_fields_when_introspection_is_off(urls: 
         text = str(body["errors"])
         assert "sinkNam" in text  # the client's own input is still named ...
         assert "sinkName" not in text and "Did you mean" not in text  # ... the schema's field is not
+
+
+def test_a_run_dag_is_costed_as_the_whole_run_it_reads(urls: dict[str, str]) -> None:
+    one = _post(urls["open"], '{ run(runId: "x") { dag { nodes { nodeId } edges { tokenCount } } } }')
+    assert one["extensions"]["landscape"]["estimatedNodes"] >= 10_000  # type: ignore[index]
+    ext = _limit(_post(urls["open"], "{ runs(first: 50) { nodes { dag { edges { tokenCount } } } } }"))
+    assert ext["limit"] == "nodes" and ext["found"] > 500_000

@@ -43,6 +43,10 @@ class EngineOptions:
     statement_timeout_s: float | None = None
 
 
+# Connections of the pool (8) that whole-run statements may hold at once.
+HEAVY_STATEMENTS = 2
+
+
 class _FileWatch:
     """Which file a SQLite Landscape's pooled connections have open.
 
@@ -77,6 +81,9 @@ class Landscape:
     location: str  # a display form, never containing a password or key
     watch: _FileWatch = field(default_factory=lambda: _FileWatch(None))
     busy_timeout_ms: int = 2000  # how long a SQLite reader waits for a writer's lock
+    # Statements that scan a whole run (a DAG's edge counts) take turns on this share of the
+    # pool, so however many requests ask for them, the rest of the pool serves everyone else.
+    heavy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HEAVY_STATEMENTS))
 
     async def check_file(self) -> None:
         """Raise DATABASE_UNAVAILABLE if the file is gone; follow it if it was replaced."""

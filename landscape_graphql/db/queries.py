@@ -476,16 +476,24 @@ async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple
         parent_end = (select(ps.c.node_id).select_from(ps.join(tp, tp.c.parent_token_id == ps.c.token_id))
                       .where(tp.c.token_id == seq.c.token_id, tp.c.ordinal == 0)
                       .order_by(ps.c.step_index.desc(), ps.c.attempt.desc()).limit(1).scalar_subquery())
-        steps = select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
-                       func.coalesce(seq.c.prev_node, parent_end).label("from_node")).subquery()
-        crossed = (select(e.c.run_id, e.c.edge_id, func.count(func.distinct(steps.c.token_id)).label("n"))
-                   .select_from(steps.join(e, and_(e.c.run_id == steps.c.run_id,
-                                                   e.c.from_node_id == steps.c.from_node,
-                                                   e.c.to_node_id == steps.c.node_id)))
-                   .where(steps.c.from_node != steps.c.node_id)
-                   .where(~exists().where(re_.c.edge_id == e.c.edge_id))
-                   .group_by(e.c.run_id, e.c.edge_id))
+        # Materialized: `from_node` is used three times below, and a flattened subquery would
+        # evaluate its correlated parent lookup each time.
+        steps = (select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
+                        func.coalesce(seq.c.prev_node, parent_end).label("from_node"))
+                 .cte("steps").prefix_with("MATERIALIZED"))
+        # Grouped by node pair first (an aggregate subquery is never flattened into the join):
+        # the join with edges and the routed-edge test then run once per pair, not once per
+        # node state (routing_events has no index on edge_id: per state, that was a scan each).
+        pairs = (select(steps.c.run_id, steps.c.from_node, steps.c.node_id,
+                        func.count(func.distinct(steps.c.token_id)).label("n"))
+                 .where(steps.c.from_node != steps.c.node_id)
+                 .group_by(steps.c.run_id, steps.c.from_node, steps.c.node_id).subquery())
+        crossed = (select(e.c.run_id, e.c.edge_id, pairs.c.n)
+                   .select_from(pairs.join(e, and_(e.c.run_id == pairs.c.run_id,
+                                                   e.c.from_node_id == pairs.c.from_node,
+                                                   e.c.to_node_id == pairs.c.node_id)))
+                   .where(~exists().where(re_.c.edge_id == e.c.edge_id)))
         return union_all(routed, crossed)
 
-    rows = await fetch_by_keys(db, "edge_token_counts", build, run_ids)
+    rows = await db.fetch_heavy(prepared(db, "edge_token_counts", build), {"keys": key_set(db.dialect, run_ids)})
     return [(r[0], r[1], int(r[2])) for r in rows]

@@ -196,6 +196,12 @@ class DbSession:
         """Run a prepared SELECT with `values` for its dynamic parameters; return its raw rows."""
         return await self._run(self._execute_prepared, prepared, prepared.parameters(values))
 
+    async def fetch_heavy(self, prepared: Prepared, values: Mapping[str, Any]) -> Sequence[Any]:
+        """`fetch` for a statement that scans a whole run: never on the event loop's thread
+        (not even for the inline budget), and only `HEAVY_STATEMENTS` at a time."""
+        async with self.landscape.heavy:
+            return await self._run(self._execute_off_loop, prepared, prepared.parameters(values))
+
     async def _run(self, execute: Any, *args: Any) -> Sequence[Any]:
         if self._tracer is None:
             return await self._run_untraced(execute, *args)
@@ -258,6 +264,10 @@ class DbSession:
                 raise QueryTimeout(_TIMEOUT_MESSAGE)
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
         return rows
+
+    async def _execute_off_loop(self, conn: AsyncConnection, prepared: Prepared,
+                                parameters: tuple[Any, ...], remaining: float | None) -> Sequence[Any]:
+        return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
 
     def _try_inline(self, conn: AsyncConnection, sqlite_conn: Any, sql: str,
                     parameters: tuple[Any, ...], remaining: float | None) -> list[Any] | None:
