@@ -198,7 +198,12 @@ class DbSession:
 
     async def fetch_heavy(self, prepared: Prepared, values: Mapping[str, Any]) -> Sequence[Any]:
         """`fetch` for a statement that scans a whole run: never on the event loop's thread
-        (not even for the inline budget), and only `HEAVY_STATEMENTS` at a time."""
+        (not even for the inline budget), and only `HEAVY_STATEMENTS` at a time.
+
+        A request waiting for its turn gives back the connection it holds first: ten waiting
+        requests each holding one would otherwise drain the pool for everyone else."""
+        if self._holding:
+            await self.release()
         async with self.landscape.heavy:
             return await self._run(self._execute_off_loop, prepared, prepared.parameters(values))
 

@@ -23,16 +23,18 @@ DAG = "query ($r: String!) { run(runId: $r) { dag { edges { tokenCount } } } }"
 async def test_dag_counts_take_turns_off_the_loop(landscapes: dict[tuple[int, str], Landscape],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     landscape = landscapes[(2, "fork-coalesce")]
-    running = peak = inline = 0
+    running = peak = inline = most_checked_out = 0
     real_off_loop = DbSession._execute_off_loop
     real_inline = DbSession._try_inline
 
     async def off_loop(self: DbSession, *args: Any) -> Any:
-        nonlocal running, peak
+        nonlocal running, peak, most_checked_out
         running += 1
         peak = max(peak, running)
         try:
-            await asyncio.sleep(0.05)  # long enough for every request to be waiting at once
+            await asyncio.sleep(0.3)  # long enough for every request to be waiting at once
+            # The waiting requests hold no connection: only the statements running do.
+            most_checked_out = max(most_checked_out, landscape.engine.pool.checkedout())
             return await real_off_loop(self, *args)
         finally:
             running -= 1
@@ -55,4 +57,5 @@ async def test_dag_counts_take_turns_off_the_loop(landscapes: dict[tuple[int, st
     counts = {tuple(e["tokenCount"] for e in r.data["run"]["dag"]["edges"]) for r in results}
     assert len(counts) == 1 and sum(next(iter(counts))) > 0
     assert peak == engine_module.HEAVY_STATEMENTS
+    assert most_checked_out <= engine_module.HEAVY_STATEMENTS
     assert inline == 0
