@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from ._logging import request_id_var
+from ._readiness import busy_and_answering
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
 from .db.engine import EngineOptions, Landscape, open_landscape
@@ -230,8 +231,9 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return JSONResponse({"status": "not ready", "reason": "starting or stopping"}, 503)
         try:
             await state.landscape.check_file()
-            async with state.landscape.engine.connect() as conn:
-                await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
+            if not busy_and_answering(state.landscape):
+                async with state.landscape.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
         except Exception as exc:  # any fault means not ready; the reason is kept generic
             logger.warning("readiness check failed: %s", type(exc).__name__)
             reason = exc.message if isinstance(exc, LandscapeError) else "database unreachable"

@@ -43,6 +43,11 @@ class EngineOptions:
     statement_timeout_s: float | None = None
 
 
+@dataclass(slots=True)
+class Activity:
+    answered_at: float | None = None  # time.monotonic() of the last statement that answered
+
+
 # Connections of the pool (8) that whole-run statements may hold at once.
 HEAVY_STATEMENTS = 2
 
@@ -84,6 +89,8 @@ class Landscape:
     # Statements that scan a whole run (a DAG's edge counts) take turns on this share of the
     # pool, so however many requests ask for them, the rest of the pool serves everyone else.
     heavy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HEAVY_STATEMENTS))
+    # When a statement last answered: /readyz's evidence while the pool is busy.
+    activity: Activity = field(default_factory=lambda: Activity())
 
     async def check_file(self) -> None:
         """Raise DATABASE_UNAVAILABLE if the file is gone; follow it if it was replaced."""

@@ -240,6 +240,7 @@ class DbSession:
         finally:
             self.db_seconds += time.perf_counter() - started
         self.rows += len(rows)
+        self.landscape.activity.answered_at = time.monotonic()
         return rows
 
     async def _execute(self, conn: AsyncConnection, statement: Executable,
