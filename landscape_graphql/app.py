@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from ._document_checks import parse_off_loop
 from ._logging import request_id_var
 from ._readiness import busy_and_answering
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
@@ -186,6 +187,9 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs,
                              tracer=None if span is None else config.tracing)
+        document = await parse_off_loop(query, config.settings.limits)
+        if document is not None:
+            ctx.extras["parsed"] = (query, document)
         try:
             result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                           operation_name=operation_name)

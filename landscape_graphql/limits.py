@@ -655,7 +655,13 @@ class QueryLimitsExtension(SchemaExtension):
         # A QueryLimitError raised here ends the request before any other parse
         # and becomes the response's only error.
         if context.graphql_document is None and context.query:
-            context.graphql_document = parse_with_limits(context.query, self.limits)
+            # The app may have parsed a long text off the loop already (_document_checks).
+            extras = getattr(context.context, "extras", None)
+            parsed = extras.get("parsed") if isinstance(extras, dict) else None
+            if parsed is not None and parsed[0] is context.query:
+                context.graphql_document = parsed[1]
+            else:
+                context.graphql_document = parse_with_limits(context.query, self.limits)
         if context.graphql_document is not None:
             # The name the client gave: `operation_name` falls back to the first operation's.
             from ._document_checks import check_document

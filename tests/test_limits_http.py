@@ -110,3 +110,26 @@ def test_a_run_dag_is_costed_as_the_whole_run_it_reads(urls: dict[str, str]) -> 
     assert one["extensions"]["landscape"]["estimatedNodes"] >= 10_000  # type: ignore[index]
     ext = _limit(_post(urls["open"], "{ runs(first: 50) { nodes { dag { edges { tokenCount } } } } }"))
     assert ext["limit"] == "nodes" and ext["found"] > 500_000
+
+
+async def test_a_long_document_is_parsed_off_the_event_loop_once(fixture_copies: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from landscape_graphql import limits
+
+    threads: list[int] = []
+    real_parse = limits.parse
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.get_ident())
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "parse", recording)
+    app = create_app(AppConfig(database=str(fixture_copies / "epoch2" / "fork-coalesce.db")))
+    wide = "{ runs { nodes { " + " ".join(f"f{i}: runId" for i in range(25)) + " } } } # " + "x" * 8000
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        body = (await client.post("/graphql", json={"query": wide})).json()
+    assert "errors" not in body, body
+    assert len(threads) == 1 and threads[0] != threading.get_ident()
