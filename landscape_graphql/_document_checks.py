@@ -8,6 +8,7 @@ document the spec says must not run at all. Called by `limits.QueryLimitsExtensi
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from graphql import (
     DocumentNode,
@@ -27,6 +28,9 @@ from .limits import DEFAULT_QUERY_LIMITS, QueryLimitError, QueryLimits, parse_wi
 # the whole parse (~0.1 s for a dense 16 KB document on a busy machine): /livez, /readyz and
 # small requests keep answering while large documents come in.
 PARSE_OFF_LOOP_CHARS = 4096
+# One parsing thread: twenty threads parsing at once would each take a turn at the GIL before
+# the loop's thread got its next one; with one, the loop gets every other turn.
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landscape-parse")
 
 
 async def parse_off_loop(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode | None:
@@ -41,7 +45,7 @@ async def parse_off_loop(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS)
         except GraphQLError:
             return None
 
-    return await asyncio.to_thread(parse_and_check)
+    return await asyncio.get_running_loop().run_in_executor(_PARSER, parse_and_check)
 
 
 def check_document(document: DocumentNode, operation_name: str | None,
