@@ -193,3 +193,41 @@ def test_a_line_repeated_in_a_tight_loop_is_rate_limited() -> None:
         assert keep.lines[-1] == "socket.accept() out of system resource (9990 similar lines dropped)"
     finally:
         log.removeHandler(keep)
+
+
+def test_a_body_sent_too_slowly_is_closed(fixture_copies: Path) -> None:
+    import threading
+
+    import uvicorn
+
+    from landscape_graphql._transport import TransportLimits, server_options
+    from landscape_graphql.app import AppConfig, create_app
+
+    app = create_app(AppConfig(database=str(fixture_copies / "epoch2" / "fork-coalesce.db")))
+    port = free_port()
+    options = server_options(TransportLimits(body_timeout_s=0.5, head_timeout_s=5))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.02)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"query\":")
+            started = time.monotonic()
+            sock.settimeout(5)
+            received = b""
+            try:
+                while chunk := sock.recv(4096):
+                    received += chunk
+            except (ConnectionResetError, TimeoutError):
+                pass
+            waited = time.monotonic() - started
+        assert waited < 3, "a trickled body kept its connection"
+        assert b"200 OK" not in received
+    finally:
+        server.should_exit = True
+        thread.join(20)
