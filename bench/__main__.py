@@ -20,7 +20,7 @@ from .measure import ROOT, load_average
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="scenarios to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 1,3")
     parser.add_argument("--quick", action="store_true", help="fewer repeats; no 250,000-row database")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     opts = scenarios.Options(repeat=3 if args.quick else 7, quick=args.quick)
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "-m", "bench", *(argv or sys.argv[1:])])
 
+    from .stack import lock_differences
+    differences = lock_differences()
+    if differences:
+        print("refusing to measure a stack that differs from requirements.lock:\n  " + "\n  ".join(differences)
+              + "\nreinstall: .venv/bin/pip install --require-hashes -r requirements.lock", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     load_before = load_average()
     print(f"load average before: {load_before[0]:.2f}", flush=True)
@@ -46,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(scenarios.scenario_4(opts))
         elif number == 5:
             result = scenarios.scenario_5(small, opts)
+        elif number == 7:
+            result = scenarios.scenario_7(small, opts)
         else:
             result = scenarios.scenario_6(large or small, opts)
         results.append(result)

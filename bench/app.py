@@ -1,7 +1,7 @@
 """The app uvicorn serves for the load benchmarks: `uvicorn bench.app:make --factory --workers N`.
 
-The factory reads its database from BENCH_DB and the execution path from BENCH_FAST ("0" for
-graphql-core's own completion), so several workers can be started by uvicorn itself. Beside
+The factory reads its database from BENCH_DB, the execution path from BENCH_FAST ("0" for
+graphql-core's own completion) and the response cache's size from BENCH_CACHE_MB (default 0: off), so several workers can be started by uvicorn itself. Beside
 the API it serves POST /plain: a Starlette endpoint that parses the JSON body and answers a
 fixed JSON document of the size of the lineage response, the ceiling for the same server.
 """
@@ -31,7 +31,9 @@ async def plain(request: Request) -> Response:
 
 def make() -> Starlette:
     settings = Settings(fast_execution=os.environ.get("BENCH_FAST", "1") != "0")
-    app = create_app(AppConfig(database=os.environ["BENCH_DB"], settings=settings, graphiql=False))
+    cache_mb = float(os.environ.get("BENCH_CACHE_MB", "0"))  # scenario 7 turns the response cache on
+    app = create_app(AppConfig(database=os.environ["BENCH_DB"], settings=settings, graphiql=False,
+                               response_cache_bytes=int(cache_mb * 1024 * 1024)))
     app.router.routes.append(Route("/plain", plain, methods=["POST"]))
     tune_garbage_collector()  # as `landscape-graphql serve` does
     return app

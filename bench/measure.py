@@ -160,12 +160,12 @@ def cli_server(db: Path, port: int, *extra: str) -> Server:
                    "--no-graphiql", *extra], port)
 
 
-def factory_server(db: Path, port: int, *, workers: int = 1, fast: bool = True) -> Server:
+def factory_server(db: Path, port: int, *, workers: int = 1, fast: bool = True, cache_mb: float = 0) -> Server:
     """uvicorn with the benchmark's app factory (bench/app.py): several workers, or the stock path."""
     return Server([str(VENV_BIN / "uvicorn"), "bench.app:make", "--factory", "--host", "127.0.0.1",
                    "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                    "--no-access-log"], port,
-                  env={"BENCH_DB": str(db), "BENCH_FAST": "1" if fast else "0"})
+                  env={"BENCH_DB": str(db), "BENCH_FAST": "1" if fast else "0", "BENCH_CACHE_MB": str(cache_mb)})
 
 
 @contextlib.contextmanager

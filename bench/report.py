@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .data import Landscape
 from .scenarios import Result, now
+from .stack import describe
 
 PACKAGES = ("strawberry-graphql", "graphql-core", "sqlalchemy", "aiosqlite", "starlette", "uvicorn", "orjson",
             "aiodataloader", "httptools", "uvloop")
@@ -102,6 +103,7 @@ def write(out: Path, *, command: str, results: list[Result], datasets: list[Land
         f"- {os.cpu_count()} CPUs ({_cpu()}), {_memory_gb():.0f} GB; Linux {platform.release()}; "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
         f"- {_versions()}",
+        f"- server stack: {describe()}",
         f"- load average {load[0][0]:.2f} before the run, {load[1][0]:.2f} after (1 min)",
         *[f"- `{ds.path.relative_to(ds.path.parent.parent.parent)}`: `generate(path, epoch=29, rows={ds.rows}, "
           f"seed=1, shape=\"fork_coalesce\")`: {_counts(ds)}" for ds in datasets],
@@ -120,6 +122,9 @@ def write(out: Path, *, command: str, results: list[Result], datasets: list[Land
         for note in result.notes:
             lines.append(f"- {note}")
         lines.append("")
+    viewer = Path(__file__).with_name("viewer.md")  # written by `python -m bench.viewer`
+    if viewer.exists():
+        lines += [viewer.read_text().rstrip(), ""]
     analysis = Path(__file__).with_name("analysis.md")
     if analysis.exists():
         lines += [analysis.read_text().rstrip(), ""]

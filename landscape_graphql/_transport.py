@@ -17,7 +17,10 @@ logs every failed accept()). A thin subclass of whichever HTTP protocol uvicorn 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,15 +122,49 @@ def guarded_protocol(base: type[asyncio.Protocol], limits: TransportLimits) -> t
     return Guarded
 
 
-def server_options(limits: TransportLimits | None = None, http: str = "auto") -> dict[str, Any]:
-    """uvicorn.Config arguments that apply `limits`, on the HTTP implementation `http` names."""
+# With --workers, uvicorn pickles its Config (the protocol class included) into each worker:
+# the guarded class is found by name in this module (see __getattr__), with the limits the
+# supervisor put in the environment.
+_LIMITS_ENV = "LANDSCAPE_GRAPHQL_TRANSPORT"
+
+
+def _base(http: str) -> type[asyncio.Protocol]:
     from uvicorn.config import HTTP_PROTOCOLS
     from uvicorn.importer import import_from_string
 
+    base: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS.get(http, http))
+    return base
+
+
+def protocol_class(http: str, limits: TransportLimits) -> type[asyncio.Protocol]:
+    """The guarded protocol for uvicorn's `http` implementation, importable by name."""
+    os.environ[_LIMITS_ENV] = json.dumps(dataclasses.asdict(limits))
+    guarded = guarded_protocol(_base(http), limits)
+    guarded.__module__ = __name__
+    globals()[guarded.__name__] = guarded
+    return guarded
+
+
+def __getattr__(name: str) -> Any:
+    # A worker unpickling its Config: rebuild the class the supervisor made, with its limits.
+    if name.startswith("Guarded"):
+        from uvicorn.config import HTTP_PROTOCOLS
+        limits = TransportLimits(**json.loads(os.environ.get(_LIMITS_ENV, "{}")))
+        for http in HTTP_PROTOCOLS:
+            try:
+                base = _base(http)
+            except Exception:  # an implementation not installed
+                continue
+            if f"Guarded{base.__name__}" == name:
+                return protocol_class(http, limits)
+    raise AttributeError(name)
+
+
+def server_options(limits: TransportLimits | None = None, http: str = "auto") -> dict[str, Any]:
+    """uvicorn.Config arguments that apply `limits`, on the HTTP implementation `http` names."""
     limits = limits or TransportLimits()
-    base = import_from_string(HTTP_PROTOCOLS.get(http, http))
     return {
-        "http": guarded_protocol(base, limits),
+        "http": protocol_class(http, limits),
         "timeout_keep_alive": limits.keep_alive_s,
         "h11_max_incomplete_event_size": limits.max_head_bytes,
         "backlog": limits.backlog,

@@ -29,13 +29,16 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from ._document_checks import parse_off_loop
 from ._logging import request_id_var
 from ._readiness import busy_and_answering
+from ._shared import ServerGroup
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
 from .db.engine import EngineOptions, Landscape, open_landscape
 from .errors import LandscapeError
 from .graphql_errors import format_errors
+from .http_cache import DataVersion, Entry, ResponseCache, etag, matches, scope_key
 from .limits import MAX_BODY_BYTES
 from .metrics import Metrics, classify_result
+from .persisted import Document, PersistedQueries, PersistedQueryError
 from .schema import build_schema
 from .settings import Settings
 from .tracing import RequestSpan, Tracing
@@ -57,6 +60,13 @@ class AppConfig:
     cors_origins: tuple[str, ...] = ()
     # OpenTelemetry spans per request and statement (tracing.py); None: no tracing at all.
     tracing: Tracing | None = None
+    # The processes of a multi-process server (serve --workers N): shared readiness, shutdown
+    # and metrics. None: this process is the whole server.
+    group: ServerGroup | None = None
+    # Persisted queries (APQ and trusted documents) and HTTP caching (http_cache.py).
+    persisted: PersistedQueries = field(default_factory=PersistedQueries)
+    http_caching: bool = True  # ETags and 304s
+    response_cache_bytes: int = 64 * 1024 * 1024  # 0: no response cache
 
 
 class _State:
@@ -73,6 +83,8 @@ def _operation(query: str) -> tuple[str | None, str | None]:
 
 
 _NO_COST = {"sqlStatements": 0, "rowsRead": 0}
+# Answers depend on the caller's credentials: never in a shared cache, always revalidated.
+_CACHE_CONTROL = {"Cache-Control": "private, no-cache"}
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -86,10 +98,15 @@ def _request_error(status: int, message: str, code: str) -> Response:
 def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlette:
     """Build the app; the Landscape is opened at start-up unless one is given (tests)."""
     schema = build_schema(config.settings)
-    metrics = Metrics()
+    group = config.group
+    metrics = Metrics(shared=group)
     state = _State()
     state.landscape = landscape
     owns_landscape = landscape is None
+
+    persisted = config.persisted
+    versions: DataVersion | None = None
+    response_cache = ResponseCache(config.response_cache_bytes) if config.response_cache_bytes > 0 else None
 
     payload_store: Any = None
     if config.payload_roots:
@@ -100,57 +117,87 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if state.landscape is None:
             state.landscape = await open_landscape(config.database, config.engine_options)
+        nonlocal versions
+        if config.http_caching:
+            versions = DataVersion(state.landscape)
+        if group is not None:
+            group.mark_started()
         try:
             yield
         finally:
             state.shutting_down = True
+            if group is not None:
+                group.mark_stopped()
             if owns_landscape and state.landscape is not None:
                 await state.landscape.dispose()
 
+    def refuse(status: int, message: str, code: str) -> Response:
+        # Refused before any GraphQL: still one request in /metrics.
+        metrics.observe_request(None, "rejected", 0.0, 0, 0, [code], 0)
+        return _request_error(status, message, code)
+
     async def graphql(request: Request) -> Response:
-        if request.method == "GET":
-            if config.graphiql:
-                from .web import graphiql_response, wants_graphiql
-                if wants_graphiql(request):
-                    return graphiql_response("/graphql")
-            return _request_error(405, "Queries are sent as POST with Content-Type application/json",
-                                  "METHOD_NOT_ALLOWED")
+        if request.method == "GET" and config.graphiql:
+            from .web import graphiql_response, wants_graphiql
+            if wants_graphiql(request):
+                return graphiql_response("/graphql")
         # Credentials first: an unauthenticated caller learns nothing of the request rules and
         # never makes the server read or parse its body.
         principal = await _authenticate(request)
         if isinstance(principal, Response):
             return principal
+        if request.method == "GET":
+            return await graphql_get(request, principal)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            return _request_error(415, "Queries are sent with Content-Type application/json",
-                                  "UNSUPPORTED_MEDIA_TYPE")
+            return refuse(415, "Queries are sent with Content-Type application/json", "UNSUPPORTED_MEDIA_TYPE")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-            return _body_too_large(config.max_body_bytes)
+            return _body_too_large(config.max_body_bytes, metrics)
         body = bytearray()
         async for chunk in request.stream():
             body.extend(chunk)
             if len(body) > config.max_body_bytes:
-                return _body_too_large(config.max_body_bytes)
+                return _body_too_large(config.max_body_bytes, metrics)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return _request_error(400, "The request body is not valid JSON", "BAD_REQUEST")
+            return refuse(400, "The request body is not valid JSON", "BAD_REQUEST")
         if isinstance(payload, list):
-            return _request_error(400, "Operation batching is not enabled", "BAD_REQUEST")
+            return refuse(400, "Operation batching is not enabled", "BAD_REQUEST")
         if not isinstance(payload, dict):
-            return _request_error(400, "The request body must be a JSON object", "BAD_REQUEST")
-        query = payload.get("query")
-        variables = payload.get("variables")
-        operation_name = payload.get("operationName")
-        if not isinstance(query, str) or not query.strip():
-            return _request_error(400, "The request has no query string", "BAD_REQUEST")
+            return refuse(400, "The request body must be a JSON object", "BAD_REQUEST")
+        return await run(request, principal, payload.get("query"), payload.get("variables"),
+                         payload.get("operationName"), payload.get("extensions"), text_allowed=True)
+
+    async def graphql_get(request: Request, principal: Principal) -> Response:
+        """GET runs persisted queries only: no cross-site link can run a query of its choosing."""
+        params = request.query_params
+        if "extensions" not in params and "query" not in params:
+            return refuse(405, "Queries are sent as POST with Content-Type application/json "
+                               "(GET runs persisted queries only)", "METHOD_NOT_ALLOWED")
+        decoded: dict[str, Any] = {}
+        for name in ("extensions", "variables"):
+            if name in params:
+                try:
+                    decoded[name] = orjson.loads(params[name])
+                except orjson.JSONDecodeError:
+                    return refuse(400, f"{name} is not valid JSON", "BAD_REQUEST")
+        return await run(request, principal, params.get("query"), decoded.get("variables"),
+                         params.get("operationName"), decoded.get("extensions"), text_allowed=False)
+
+    async def run(request: Request, principal: Principal, query: Any, variables: Any, operation_name: Any,
+                  extensions: Any, *, text_allowed: bool) -> Response:
         if variables is not None and not isinstance(variables, dict):
-            return _request_error(400, "variables must be a JSON object", "BAD_REQUEST")
+            return refuse(400, "variables must be a JSON object", "BAD_REQUEST")
         if operation_name is not None and not isinstance(operation_name, str):
-            return _request_error(400, "operationName must be a string", "BAD_REQUEST")
+            return refuse(400, "operationName must be a string", "BAD_REQUEST")
+        try:
+            document = persisted.resolve(query, extensions, text_allowed=text_allowed)
+        except PersistedQueryError as exc:
+            return refuse(exc.status, exc.message, exc.code)
         assert state.landscape is not None
-        return await execute(query, variables, operation_name, request, principal)
+        return await execute(document, variables, operation_name, request, principal)
 
     async def _authenticate(request: Request) -> Principal | Response:
         try:
@@ -160,19 +207,32 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return Response(orjson.dumps(exc.body), status_code=exc.status_code,
                             headers=exc.headers, media_type="application/json")
 
-    async def execute(query: str, variables: dict[str, Any] | None, operation_name: str | None,
+    async def execute(document: Document, variables: dict[str, Any] | None, operation_name: str | None,
                       request: Request, principal: Principal) -> Response:
         tracing = config.tracing
         if tracing is None:
-            return await execute_traced(query, variables, operation_name, request, principal, None)
-        operation_type, named = _operation(query)
-        with tracing.request(operation_type, operation_name or named, query, variables) as span:
-            return await execute_traced(query, variables, operation_name, request, principal, span)
+            return await execute_traced(document, variables, operation_name, request, principal, None)
+        operation_type, named = _operation(document.text)
+        with tracing.request(operation_type, operation_name or named, document.text, variables) as span:
+            return await execute_traced(document, variables, operation_name, request, principal, span)
 
-    async def execute_traced(query: str, variables: dict[str, Any] | None, operation_name: str | None,
+    async def execute_traced(document: Document, variables: dict[str, Any] | None, operation_name: str | None,
                              request: Request, principal: Principal, span: RequestSpan | None) -> Response:
         assert state.landscape is not None
         started = time.perf_counter()
+        query = document.text
+        operation_type = _operation(query)[0]
+
+        def early(body: dict[str, Any] | Response, cost: dict[str, Any] = _NO_COST) -> Response:
+            # Every exit is counted and traced, not only the ones that reach execution.
+            status, codes = ("ok", []) if isinstance(body, Response) else classify_result(
+                body.get("data"), body.get("errors"))
+            metrics.observe_request(operation_type, status, time.perf_counter() - started,
+                                    cost["sqlStatements"], cost["rowsRead"], codes, 0)
+            if span is not None:
+                span.finish(cost, codes)
+            return body if isinstance(body, Response) else _json(body)
+
         budget = None
         if payload_store is not None:
             from .payloads import ByteBudget
@@ -180,35 +240,45 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         try:
             await state.landscape.check_file()
         except LandscapeError as exc:
-            if span is not None:
-                span.finish(_NO_COST, [exc.code])
-            return _json({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
+            return early({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
+        tag = scope = version = None
+        if versions is not None:
+            version = await versions.current()
+            if version is not None:
+                scope = scope_key(principal.allowed_runs)
+                tag = etag(document.sha256, variables, operation_name, scope, version)
+                if matches(request.headers.get("if-none-match"), tag):
+                    return early(Response(status_code=304, headers={"ETag": tag, **_CACHE_CONTROL}))
+                cached = None if response_cache is None else response_cache.get(tag, scope)
+                if cached is not None:
+                    hit: dict[str, Any] = {"sqlStatements": 0, "rowsRead": 0, "dbMilliseconds": 0.0,
+                                           "milliseconds": round((time.perf_counter() - started) * 1000, 3)}
+                    ext = orjson.dumps({"landscape": {**cached.landscape, **hit, "cached": True}})
+                    return early(Response(b'{"data":' + cached.data_json + b',"extensions":' + ext + b"}",
+                                          media_type="application/json", headers={"ETag": tag, **_CACHE_CONTROL}))
         ctx = Context.create(state.landscape, config.settings, request=request,
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs,
                              tracer=None if span is None else config.tracing)
-        document = await parse_off_loop(query, config.settings.limits)
-        if document is not None:
-            ctx.extras["parsed"] = (query, document)
+        parsed = await parse_off_loop(query, config.settings.limits)
+        if parsed is not None:
+            ctx.extras["parsed"] = (query, parsed)
         try:
             result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                           operation_name=operation_name)
         except CannotGetOperationTypeError:
-            if span is not None:
-                span.finish(_NO_COST, ["GRAPHQL_VALIDATION_FAILED"])
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.
-            return _json({"data": None, "errors": [{
+            return early({"data": None, "errors": [{
                 "message": f"Unknown operation named '{operation_name}'" if operation_name
                 else "The document must name the operation to run: it defines several",
-                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]})
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}, ctx.db.cost())
         except Exception:
             error_id = secrets.token_hex(6)
             logger.exception("internal error %s outside resolvers", error_id)
-            if span is not None:
-                span.finish(_NO_COST, ["INTERNAL"])
-            return _json({"data": None, "errors": [{"message": "Internal error",
-                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]})
+            return early({"data": None, "errors": [{"message": "Internal error",
+                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]},
+                         ctx.db.cost())
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = format_errors(result.errors)
@@ -217,11 +287,24 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         extensions = dict(result.extensions or {})
         extensions["landscape"] = {**extensions.get("landscape", {}), **cost}
         body["extensions"] = extensions
-        response = _json(body)
+        if "errors" in body:
+            response = _json(body)
+        else:
+            # The same bytes as orjson.dumps(body), with the data's JSON kept for the cache.
+            data_json = orjson.dumps(body["data"])
+            response = Response(b'{"data":' + data_json + b',"extensions":' + orjson.dumps(extensions) + b"}",
+                                media_type="application/json")
+            # Only an answer with no error, computed while no commit landed, is tagged and kept;
+            # nor one that read the payload store, which changes (a purge) without a commit.
+            if tag is not None and versions is not None and "payload_by_ref" not in vars(ctx.loaders) \
+                    and await versions.current() == version:
+                response.headers.update({"ETag": tag, **_CACHE_CONTROL})
+                if response_cache is not None and scope is not None:
+                    response_cache.put(tag, Entry(data_json, {
+                        k: v for k, v in extensions["landscape"].items() if k not in cost}, scope))
         status, codes = classify_result(body["data"], body.get("errors"))
         payload_bytes = ctx.loaders.payload_by_ref.bytes_served if "payload_by_ref" in vars(ctx.loaders) else 0
-        metrics.observe_request(_operation(query)[0],
-                                status, time.perf_counter() - started, cost["sqlStatements"],
+        metrics.observe_request(operation_type, status, time.perf_counter() - started, cost["sqlStatements"],
                                 cost["rowsRead"], codes, payload_bytes)
         if span is not None:
             span.finish(cost, codes)
@@ -233,6 +316,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     async def readyz(_request: Request) -> Response:
         if state.shutting_down or state.landscape is None:
             return JSONResponse({"status": "not ready", "reason": "starting or stopping"}, 503)
+        if group is not None:
+            ready, why = group.ready()
+            if not ready:
+                return JSONResponse({"status": "not ready", "reason": why}, 503)
         try:
             await state.landscape.check_file()
             if not busy_and_answering(state.landscape):
@@ -263,9 +350,11 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
     middleware = [Middleware(_RequestIdMiddleware)]
     if config.cors_origins:
         # Only the listed origins; never "*", and no cookies: credentials are bearer headers.
+        # GET runs persisted queries only; If-None-Match/ETag let a browser client revalidate.
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                                     allow_methods=["POST"], allow_headers=["Authorization", "Content-Type"],
-                                     allow_credentials=False))
+                                     allow_methods=["GET", "POST"],
+                                     allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+                                     expose_headers=["ETag"], allow_credentials=False))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.landscape_state = state
     app.state.metrics = metrics
@@ -297,7 +386,8 @@ class _RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-def _body_too_large(limit: int) -> Response:
+def _body_too_large(limit: int, metrics: Metrics) -> Response:
+    metrics.observe_request(None, "rejected", 0.0, 0, 0, ["QUERY_LIMIT"], 0)
     return _request_error(413, f"The request body exceeds the maximum of {limit} bytes "
                                "(limit: requestBody)", "QUERY_LIMIT")
 

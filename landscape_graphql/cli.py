@@ -8,6 +8,7 @@ import gc
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                    help="open connections at most; more are closed at once (default 512)")
     p.add_argument("--head-timeout", type=float, default=10.0, metavar="S",
                    help="close a connection that sends no complete request head in S seconds (default 10)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes sharing the listening socket (default 1)")
+    p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                   help="event loop (default auto: uvloop when installed)")
+    p.add_argument("--persisted-queries", type=Path, metavar="FILE",
+                   help="trusted documents: a JSON object mapping each document's sha256 (hex) to its text")
+    p.add_argument("--only-persisted", action="store_true",
+                   help="run only the documents of --persisted-queries (no other query text, no APQ registration)")
+    p.add_argument("--response-cache-mb", type=float, default=64.0, metavar="MB",
+                   help="in-process cache of answers by ETag, per worker (default 64; 0 turns it off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,47 +114,48 @@ def _authenticator(args: argparse.Namespace) -> tuple[object, bool]:
     return build_authenticator(tokens_file=args.auth_tokens, oidc=oidc), enabled
 
 
+class _Refused(Exception):
+    """The server cannot start with these settings; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Build:
+    """Everything a process needs to build the app: pickled to each worker of a multi-process server."""
+    database: str
+    args: argparse.Namespace
+    payloads: tuple[str, ...]
+
+
 def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     # Importing the server builds ~1M objects that all live: collecting them while importing
     # is wasted start-up (~100-150 ms here). tune_garbage_collector() turns it back on.
     gc.disable()
     from ._logging import configure
     from ._process import tune_garbage_collector
-    from .app import AppConfig, create_app
     from .auth import InsecureBindError, refuse_insecure_bind
     from .db.engine import EngineOptions, open_landscape
-    from .settings import Settings
+    from .serving import bind_socket, run_single, run_workers
 
     configure()
-    try:
-        authenticator, auth_enabled = _authenticator(args)
-    except (OSError, ValueError) as exc:
-        print(f"landscape-graphql: cannot read the authentication settings: {exc}", file=sys.stderr)
+    if args.workers < 1:
+        print("landscape-graphql: --workers must be at least 1", file=sys.stderr)
         return 2
     for folder in payloads:
         if not Path(folder).is_dir():
             # A store that is configured but absent would report every payload PURGED.
             print(f"landscape-graphql: the payload store {folder} is not a folder", file=sys.stderr)
             return 2
+    build = _Build(database, args, tuple(payloads))
     try:
+        _, auth_enabled = _authenticator(args)
         refuse_insecure_bind(args.host, auth_enabled, args.insecure_no_auth)
+    except (OSError, ValueError) as exc:
+        print(f"landscape-graphql: cannot read the authentication settings: {exc}", file=sys.stderr)
+        return 2
     except InsecureBindError as exc:
         print(f"landscape-graphql: {exc}", file=sys.stderr)
         return 2
-    tracing, provider = None, None
-    if args.otel:
-        from .tracing import TracingUnavailable, otlp_tracing
-        try:
-            tracing, provider = otlp_tracing(record_queries=args.otel_record_queries)
-        except TracingUnavailable as exc:
-            print(f"landscape-graphql: {exc}", file=sys.stderr)
-            return 2
-    elif args.otel_record_queries:
-        print("landscape-graphql: --otel-record-queries needs --otel", file=sys.stderr)
-        return 2
-    # statement_timeout a little past the request timeout: the deadline's own cancel comes first.
-    options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env,
-                            statement_timeout_s=args.timeout + 1.0)
+    options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env)
 
     async def check() -> str:
         landscape = await open_landscape(database, options)
@@ -157,57 +169,111 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     except LandscapeError as exc:
         print(f"landscape-graphql: cannot serve {database}: {exc.message}", file=sys.stderr)
         return 2
-    introspection = not args.no_introspection
-    config = AppConfig(database=database,
-                       settings=Settings(request_timeout_s=args.timeout, introspection=introspection),
-                       engine_options=options, payload_roots=tuple(payloads),
-                       graphiql=introspection and not args.no_graphiql,
-                       authenticator=authenticator,  # type: ignore[arg-type]
-                       cors_origins=tuple(args.cors_origin), tracing=tracing)
-    app = create_app(config)
-    tune_garbage_collector()
-    print(f"serving {described} on http://{args.host}:{args.port}/graphql", flush=True)
+    provider = None
+    try:
+        app, provider = _app(build)  # in the supervisor too: refuses bad settings before any worker starts
+        if args.workers > 1:
+            app = None
+            if provider is not None:
+                provider.shutdown()
+                provider = None
+        sock = bind_socket(args.host, args.port)
+    except _Refused as exc:
+        print(f"landscape-graphql: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"landscape-graphql: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
     from ._transport import TransportLimits
     transport = TransportLimits(max_connections=args.max_connections, head_timeout_s=args.head_timeout)
+    workers = "" if args.workers == 1 else f" with {args.workers} workers"
+    print(f"serving {described} on http://{args.host}:{args.port}/graphql{workers}", flush=True)
     try:
-        _run_until_signal(app, args.host, args.port, transport)
+        if app is not None:
+            tune_garbage_collector()
+            run_single(app, sock, args.loop, transport)
+        else:
+            run_workers(build, sock, args.workers, args.loop, transport)
     finally:
+        sock.close()
         if provider is not None:
             provider.shutdown()  # exports the spans still buffered
     return 0
 
 
-def _run_until_signal(app: Any, host: str, port: int, transport: Any = None) -> None:
-    import signal
-    import threading
-    from collections.abc import Iterator
-    from contextlib import contextmanager
+def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
+    """The app and its tracing provider (or None); raises _Refused."""
+    from .app import AppConfig, create_app
+    from .db.engine import EngineOptions
+    from .settings import Settings
 
-    import uvicorn
+    args = build.args
+    try:
+        authenticator, _ = _authenticator(args)
+    except (OSError, ValueError) as exc:
+        raise _Refused(f"cannot read the authentication settings: {exc}") from exc
+    tracing, provider = None, None
+    if args.otel:
+        from .tracing import TracingUnavailable, otlp_tracing
+        try:
+            tracing, provider = otlp_tracing(record_queries=args.otel_record_queries)
+        except TracingUnavailable as exc:
+            raise _Refused(str(exc)) from exc
+    elif args.otel_record_queries:
+        raise _Refused("--otel-record-queries needs --otel")
+    from .persisted import PersistedQueries, load_trusted
+    if args.only_persisted and args.persisted_queries is None:
+        raise _Refused("--only-persisted needs --persisted-queries FILE")
+    try:
+        trusted = load_trusted(args.persisted_queries) if args.persisted_queries is not None else {}
+    except ValueError as exc:
+        raise _Refused(str(exc)) from exc
+    if args.response_cache_mb < 0:
+        raise _Refused("--response-cache-mb cannot be negative")
+    introspection = not args.no_introspection
+    config = AppConfig(database=build.database,
+                       settings=Settings(request_timeout_s=args.timeout, introspection=introspection),
+                       # statement_timeout a little past the request timeout: the deadline's own
+                       # cancel comes first; this is the backstop should that cancel be lost.
+                       engine_options=EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env,
+                                                    statement_timeout_s=args.timeout + 1.0),
+                       payload_roots=build.payloads,
+                       graphiql=introspection and not args.no_graphiql,
+                       authenticator=authenticator,  # type: ignore[arg-type]
+                       cors_origins=tuple(args.cors_origin), tracing=tracing, group=group,
+                       persisted=PersistedQueries(trusted, only_persisted=args.only_persisted),
+                       response_cache_bytes=int(args.response_cache_mb * 1024 * 1024))
+    return create_app(config), provider
 
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            # /readyz fails from the first signal on, while in-flight requests still finish.
-            app.state.landscape_state.shutting_down = True
-            super().handle_exit(sig, frame)
 
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            # uvicorn re-raises the signal after its graceful shutdown, so the process would
-            # die by SIGTERM (exit 143 in a container) although it stopped cleanly: exit 0.
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+def build_worker_app(build: _Build) -> Any:
+    """One worker's app (serving.worker_app calls this in each worker process)."""
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    from ._logging import configure
+    from ._process import tune_garbage_collector
+    from ._shared import ServerGroup
+
+    gc.disable()
+    configure()
+    app, provider = _app(build, ServerGroup.from_env())
+    if provider is not None:
+        # A worker dies by the re-raised SIGTERM after its graceful shutdown, so atexit never
+        # runs: export the buffered spans when the app's lifespan ends.
+        serve_lifespan = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(inner: Any) -> AsyncIterator[None]:
             try:
-                yield
+                async with serve_lifespan(inner):
+                    yield
             finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+                provider.shutdown()
 
-    from ._transport import server_options
-    Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                          timeout_graceful_shutdown=30, **server_options(transport))).run()
+        app.router.lifespan_context = lifespan
+    tune_garbage_collector()
+    return app
 
 
 if __name__ == "__main__":

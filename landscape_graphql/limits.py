@@ -48,7 +48,9 @@ from graphql import (
     GraphQLSyntaxError,
     InlineFragmentNode,
     Lexer,
+    NamedTypeNode,
     Node,
+    NonNullTypeNode,
     OperationDefinitionNode,
     SelectionSetNode,
     Source,
@@ -578,6 +580,13 @@ def _estimate(
     return estimator.cost(operation.selection_set, root, "root")
 
 
+def _coerces(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[str, Any] | None,
+             operation_name: str | None) -> bool:
+    operation = get_operation_ast(document, operation_name)
+    return operation is not None and isinstance(
+        get_variable_values(schema, operation.variable_definitions or (), dict(variables or {})), VariableValues)
+
+
 # Estimates of recent (document, variables) pairs: a client repeating a query (a viewer, an
 # export paging through a run, a load balancer's probe) pays the walk once. The parse cache
 # hands back the same DocumentNode for the same text, so its identity is the key (kept alive in
@@ -585,11 +594,31 @@ def _estimate(
 _estimates: ByteLRU[tuple[DocumentNode, int]] = ByteLRU(ESTIMATE_CACHE_BYTES)
 
 
+def _sizing_variables(document: DocumentNode, variables: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The variables an estimate can depend on: all but those declared String or ID.
+
+    A size comes from Int arguments (first, last, maxDepth), Boolean conditions (@skip,
+    @include) and the length of list arguments; a String or ID variable is never any of those
+    (in a list literal it is one item whatever its value). So requests that differ only in ids,
+    the usual case (a viewer, a client looking up token after token), share one estimate.
+    """
+    if not variables:
+        return {}
+    opaque = {
+        definition.variable.name.value
+        for operation in document.definitions if isinstance(operation, OperationDefinitionNode)
+        for definition in operation.variable_definitions or ()
+        if isinstance(nullable := definition.type.type if isinstance(definition.type, NonNullTypeNode)
+                      else definition.type, NamedTypeNode) and nullable.name.value in ("String", "ID")
+    }
+    return {name: value for name, value in variables.items() if name not in opaque}
+
+
 def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[str, Any] | None,
                      operation_name: str | None, limits: QueryLimits) -> int:
     weight = node_weight(document)
     try:
-        frozen = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        frozen = orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS)
     except TypeError:  # values no JSON client could send (in-process callers): no caching
         weight = None
     if weight is None:
@@ -598,8 +627,12 @@ def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: M
     hit = _estimates.get(key)
     if hit is not None and hit[0] is document:
         return hit[1]
-    # A limit it breaks raises here, and nothing is cached: the next try walks again.
+    # A limit it breaks raises here, and nothing is cached: the next try walks again. Nor is
+    # an estimate made on defaults because the variables did not coerce: keyed by the sizing
+    # variables alone, it would stand for valid requests with the same sizes.
     found = _estimate(document, schema, variables, operation_name, limits, True)
+    if not _coerces(document, schema, variables, operation_name):
+        return found
     _estimates.put(key, (document, found), weight + len(frozen))
     return found
 

@@ -1,7 +1,7 @@
 """Prometheus metrics for ``/metrics``, in the text exposition format 0.0.4.
 
 Written out rather than taken from prometheus-client: six fixed series do not
-earn a dependency, and owning the label sets is what guarantees the rule that
+earn a dependency (nor does its multi-process mode: _shared.py shares the same numbers), and owning the label sets is what guarantees the rule that
 matters here: no label ever carries a run id, token id or user id.  Every label
 value comes from a closed set (operation type, status) or is an error code that
 must look like one (``NOT_FOUND``), with a cap on how many distinct codes are
@@ -61,54 +61,114 @@ def _labels(pairs: Mapping[str, str]) -> str:
     return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items()) + "}"
 
 
-class _Histogram:
-    def __init__(self, buckets: Sequence[float]) -> None:
-        self.bounds = tuple(buckets)
-        self.counts = [0] * len(self.bounds)  # per bucket, made cumulative on render
-        self.total = 0.0
-        self.count = 0
+class _Layout:
+    """Where each number lives in a flat array of float64 slots.
 
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        self.total += value
-        self.count += 1
+    A flat array (not dicts) so that a worker of a multi-process server can keep its numbers in
+    a shared memory-mapped file that any worker reads to report the whole server (_shared.py).
+    Error codes take slots in first-come order; their names live beside the numbers.
+    """
 
-    def lines(self, name: str, labels: Mapping[str, str]) -> Iterable[str]:
-        running = 0
-        for bound, count in zip(self.bounds, self.counts, strict=True):
-            running += count
-            yield f"{name}_bucket{_labels({**labels, 'le': _number(bound)})} {running}"
-        yield f"{name}_bucket{_labels({**labels, 'le': '+Inf'})} {self.count}"
-        yield f"{name}_sum{_labels(labels)} {_number(self.total)}"
-        yield f"{name}_count{_labels(labels)} {self.count}"
+    def __init__(self, max_error_codes: int) -> None:
+        slot = 0
+
+        def take(n: int) -> int:
+            nonlocal slot
+            first, slot = slot, slot + n
+            return first
+
+        self.requests = take(len(OPERATION_TYPES) * len(STATUSES))
+        self.durations = {op: take(len(DURATION_BUCKETS) + 2) for op in OPERATION_TYPES}
+        self.statements = take(len(STATEMENT_BUCKETS) + 2)
+        self.rows = take(len(ROW_BUCKETS) + 2)
+        self.payload_bytes = take(1)
+        self.codes = max_error_codes + 1  # + OTHER
+        self.errors = take(self.codes)
+        self.slots = slot
+        self.number_bytes = 8 * slot
+        self.size = self.number_bytes + self.codes * CODE_BYTES
+
+    def request(self, op: str, status: str) -> int:
+        return self.requests + OPERATION_TYPES.index(op) * len(STATUSES) + STATUSES.index(status)
+
+
+CODE_BYTES: Final = 48  # a code's name, NUL-padded (codes are at most 48 characters)
+
+
+def _observe(values: Any, first: int, bounds: Sequence[float], value: float) -> None:
+    """A histogram at values[first:]: one count per bucket (made cumulative on render), sum, count."""
+    for i, bound in enumerate(bounds):
+        if value <= bound:
+            values[first + i] += 1
+            break
+    values[first + len(bounds)] += value
+    values[first + len(bounds) + 1] += 1
+
+
+def _histogram_lines(name: str, labels: Mapping[str, str], bounds: Sequence[float],
+                     numbers: Sequence[float]) -> Iterable[str]:
+    running = 0.0
+    for i, bound in enumerate(bounds):
+        running += numbers[i]
+        yield f"{name}_bucket{_labels({**labels, 'le': _number(bound)})} {_number(running)}"
+    count = numbers[len(bounds) + 1]
+    yield f"{name}_bucket{_labels({**labels, 'le': '+Inf'})} {_number(count)}"
+    yield f"{name}_sum{_labels(labels)} {_number(numbers[len(bounds)])}"
+    yield f"{name}_count{_labels(labels)} {_number(count)}"
+
+
+class Slab:
+    """One process's numbers: a buffer of float64 slots and the error codes' names."""
+
+    def __init__(self, layout: _Layout, buffer: Any = None) -> None:
+        self.layout = layout
+        self.buffer = buffer if buffer is not None else bytearray(layout.size)
+        self.values = memoryview(self.buffer)[: layout.number_bytes].cast("d")
+        self._names = memoryview(self.buffer)[layout.number_bytes : layout.size]
+        self.codes: dict[str, int] = {}
+        for i in range(layout.codes):  # a file being reopened already names some
+            name = self.code_name(i)
+            if name:
+                self.codes[name] = i
+
+    def code_name(self, i: int) -> str:
+        raw = bytes(self._names[i * CODE_BYTES : (i + 1) * CODE_BYTES])
+        return raw.rstrip(b"\0").decode("ascii", "replace")
+
+    def code_slot(self, code: str) -> int:
+        """The code's slot, named on first use; OTHER once the distinct codes reach the cap."""
+        slot = self.codes.get(code)
+        if slot is not None:
+            return slot
+        if code != OTHER_CODE and sum(1 for c in self.codes if c != OTHER_CODE) >= self.layout.codes - 1:
+            return self.code_slot(OTHER_CODE)
+        slot = len(self.codes)
+        encoded = code.encode("ascii")[:CODE_BYTES].ljust(CODE_BYTES, b"\0")
+        self._names[slot * CODE_BYTES : (slot + 1) * CODE_BYTES] = encoded
+        self.codes[code] = slot
+        return slot
 
 
 class Metrics:
-    """Process-wide request metrics; safe to call from any thread or task."""
+    """Request metrics; safe to call from any thread or task.
 
-    def __init__(self, prefix: str = "landscape_graphql", *, max_error_codes: int = 32) -> None:
+    Alone, a process reports its own numbers. In a multi-process server, ``shared`` (a
+    ``SharedSlabs`` from _shared.py) keeps this process's numbers in a file every worker can
+    read, and ``render`` sums all of them: ``/metrics`` reports the whole server whichever
+    worker answers.
+    """
+
+    def __init__(self, prefix: str = "landscape_graphql", *, max_error_codes: int = 32,
+                 shared: Any = None) -> None:
         self.prefix = prefix
         self.max_error_codes = max_error_codes
         self._lock = threading.Lock()
-        self._requests = {(op, status): 0 for op in OPERATION_TYPES for status in STATUSES}
-        self._durations = {op: _Histogram(DURATION_BUCKETS) for op in OPERATION_TYPES}
-        self._statements = _Histogram(STATEMENT_BUCKETS)
-        self._rows = _Histogram(ROW_BUCKETS)
-        self._errors: dict[str, int] = {}
-        self._payload_bytes = 0
+        self._layout = _Layout(max_error_codes)
+        self._shared = shared
+        self._slab = Slab(self._layout, None if shared is None else shared.own(self._layout.size))
 
     def _code_label(self, code: str) -> str:
-        # Called with the lock held.  The cap bounds cardinality even if a
-        # resolver starts minting codes from data.
-        if not _CODE_RE.fullmatch(code):
-            return OTHER_CODE
-        distinct = len(self._errors) - (OTHER_CODE in self._errors)
-        if code not in self._errors and distinct >= self.max_error_codes:
-            return OTHER_CODE
-        return code
+        return code if _CODE_RE.fullmatch(code) else OTHER_CODE
 
     def observe_request(
         self,
@@ -126,49 +186,72 @@ class Metrics:
         op = op_type if op_type in OPERATION_TYPES else "unknown"
         # Clamped rather than refused: a metrics glitch must never fail a request.
         seconds, sql_statements, rows = max(seconds, 0.0), max(sql_statements, 0), max(rows, 0)
+        layout, slab = self._layout, self._slab
+        values = slab.values
         with self._lock:
-            self._requests[(op, status)] += 1
-            self._durations[op].observe(seconds)
-            self._statements.observe(sql_statements)
-            self._rows.observe(rows)
+            values[layout.request(op, status)] += 1
+            _observe(values, layout.durations[op], DURATION_BUCKETS, seconds)
+            _observe(values, layout.statements, STATEMENT_BUCKETS, sql_statements)
+            _observe(values, layout.rows, ROW_BUCKETS, rows)
             for code in error_codes:
-                label = self._code_label(str(code))
-                self._errors[label] = self._errors.get(label, 0) + 1
-            self._payload_bytes += max(payload_bytes, 0)
+                values[layout.errors + slab.code_slot(self._code_label(str(code)))] += 1
+            values[layout.payload_bytes] += max(payload_bytes, 0)
+
+    def _totals(self) -> tuple[list[float], dict[str, float]]:
+        """Every slot summed over the slabs (this process's alone, or every worker's)."""
+        layout = self._layout
+        slabs = [self._slab] if self._shared is None else [
+            Slab(layout, buffer) for buffer in self._shared.all(layout.size)]
+        totals = [0.0] * layout.slots
+        errors: dict[str, float] = {}
+        for slab in slabs:
+            values = slab.values
+            for i in range(layout.slots):
+                totals[i] += values[i]
+            for code, slot in slab.codes.items():
+                errors[code] = errors.get(code, 0.0) + values[layout.errors + slot]
+        return totals, errors
 
     def render(self) -> str:
         p = self.prefix
+        layout = self._layout
         with self._lock:
-            lines = [
-                f"# HELP {p}_requests_total GraphQL requests by operation type and outcome.",
-                f"# TYPE {p}_requests_total counter",
-                *(
-                    f"{p}_requests_total{_labels({'operation_type': op, 'status': status})} {n}"
-                    for (op, status), n in self._requests.items()
-                ),
-                f"# HELP {p}_request_duration_seconds Time from request to response.",
-                f"# TYPE {p}_request_duration_seconds histogram",
-                *(
-                    line
-                    for op, histogram in self._durations.items()
-                    for line in histogram.lines(f"{p}_request_duration_seconds", {"operation_type": op})
-                ),
-                f"# HELP {p}_sql_statements_per_request SQL statements executed per request.",
-                f"# TYPE {p}_sql_statements_per_request histogram",
-                *self._statements.lines(f"{p}_sql_statements_per_request", {}),
-                f"# HELP {p}_sql_rows_per_request Rows read from the database per request.",
-                f"# TYPE {p}_sql_rows_per_request histogram",
-                *self._rows.lines(f"{p}_sql_rows_per_request", {}),
-                f"# HELP {p}_errors_total GraphQL errors returned, by extensions.code.",
-                f"# TYPE {p}_errors_total counter",
-                *(
-                    f"{p}_errors_total{_labels({'code': code})} {n}"
-                    for code, n in sorted(self._errors.items())
-                ),
-                f"# HELP {p}_response_bytes_total Response body bytes served.",
-                f"# TYPE {p}_response_bytes_total counter",
-                f"{p}_response_bytes_total {self._payload_bytes}",
-            ]
+            totals, errors = self._totals()
+
+        def histogram(first: int, bounds: Sequence[float]) -> list[float]:
+            return totals[first : first + len(bounds) + 2]
+
+        lines = [
+            f"# HELP {p}_requests_total GraphQL requests by operation type and outcome.",
+            f"# TYPE {p}_requests_total counter",
+            *(
+                f"{p}_requests_total{_labels({'operation_type': op, 'status': status})} "
+                f"{_number(totals[layout.request(op, status)])}"
+                for op in OPERATION_TYPES for status in STATUSES
+            ),
+            f"# HELP {p}_request_duration_seconds Time from request to response.",
+            f"# TYPE {p}_request_duration_seconds histogram",
+            *(
+                line
+                for op in OPERATION_TYPES
+                for line in _histogram_lines(f"{p}_request_duration_seconds", {"operation_type": op},
+                                             DURATION_BUCKETS, histogram(layout.durations[op], DURATION_BUCKETS))
+            ),
+            f"# HELP {p}_sql_statements_per_request SQL statements executed per request.",
+            f"# TYPE {p}_sql_statements_per_request histogram",
+            *_histogram_lines(f"{p}_sql_statements_per_request", {}, STATEMENT_BUCKETS,
+                              histogram(layout.statements, STATEMENT_BUCKETS)),
+            f"# HELP {p}_sql_rows_per_request Rows read from the database per request.",
+            f"# TYPE {p}_sql_rows_per_request histogram",
+            *_histogram_lines(f"{p}_sql_rows_per_request", {}, ROW_BUCKETS, histogram(layout.rows, ROW_BUCKETS)),
+            f"# HELP {p}_errors_total GraphQL errors returned, by extensions.code.",
+            f"# TYPE {p}_errors_total counter",
+            *(f"{p}_errors_total{_labels({'code': code})} {_number(n)}" for code, n in sorted(errors.items())),
+            f"# HELP {p}_payload_bytes_total Bytes of payloads read (and verified) from the payload "
+            "store for GraphQL responses; not the size of the responses themselves.",
+            f"# TYPE {p}_payload_bytes_total counter",
+            f"{p}_payload_bytes_total {_number(totals[layout.payload_bytes])}",
+        ]
         return "\n".join(lines) + "\n"
 
     def response(self) -> Response:

@@ -22,6 +22,16 @@ fi
 npm ci --ignore-scripts --no-audit --no-fund
 node build.mjs "$out"
 
+# The viewer's layered layout and the tests' accessibility checker are copied, not bundled.
+viewer="$root/landscape_graphql/static/viewer"
+grep -v '^//# sourceMappingURL=' node_modules/@dagrejs/dagre/dist/dagre.esm.js > "$viewer/vendor/dagre.esm.js"
+cat node_modules/@dagrejs/dagre/LICENSE node_modules/@dagrejs/dagre/dist/dagre.esm.js.LEGAL.txt \
+  > "$viewer/licenses/@dagrejs__dagre@$(node -p 'require("@dagrejs/dagre/package.json").version').txt"
+cp node_modules/axe-core/axe.min.js "$root/tests/web/vendor/axe.min.js"
+cp node_modules/axe-core/LICENSE "$root/tests/web/vendor/axe-core.LICENSE.txt"
+echo "Update the sha256 lines of $viewer/VERSIONS.txt and tests/web/vendor/VERSIONS.txt:"
+sha256sum "$viewer/vendor/dagre.esm.js" "$root/tests/web/vendor/axe.min.js"
+
 # The page must work on an air-gapped site: refuse a bundle that would make the browser fetch
 # from elsewhere. tests/web/test_no_external_urls.py runs the thorough version of this check.
 if grep -lE 'sourceMappingURL|@import +url\(["'"'"']?https?:|import\(["'"'"']https?:' "$out"/graphiql.js "$out"/graphiql.css; then

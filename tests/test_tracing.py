@@ -117,7 +117,9 @@ class _Collector(BaseHTTPRequestHandler):
         pass
 
 
-def test_serve_with_otel_exports_spans_over_otlp_and_flushes_them_at_shutdown(fixture_copies: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_otel_exports_spans_over_otlp_and_flushes_them_at_shutdown(fixture_copies: Path,
+                                                                              workers: str) -> None:
     collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
     threading.Thread(target=collector.serve_forever, daemon=True).start()
     _Collector.received = []
@@ -126,7 +128,8 @@ def test_serve_with_otel_exports_spans_over_otlp_and_flushes_them_at_shutdown(fi
            "OTEL_BSP_SCHEDULE_DELAY": "60000"}  # nothing leaves before shutdown flushes it
     server = subprocess.Popen(
         [sys.executable, "-m", "landscape_graphql.cli", "serve", "--db",
-         str(fixture_copies / "epoch29" / "fork-coalesce.db"), "--port", str(port), "--otel"],
+         str(fixture_copies / "epoch29" / "fork-coalesce.db"), "--port", str(port), "--otel",
+         "--workers", workers],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

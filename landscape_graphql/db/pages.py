@@ -324,6 +324,28 @@ class TokenFilter:
     sink_name: str | None = None
     branch_name: str | None = None
     row_id: str | None = None
+    node_id: str | None = None
+    edge_id: str | None = None
+
+
+def _route_matches(db: DbSession, flt: TokenFilter, token_id: Any) -> list[ColumnElement[bool]]:
+    """Conditions for the filter's place in the pipeline: a node the token has a state at; an
+    edge it crossed (a gate route: the token's routing events on it; any other edge: the token
+    has states at both of its ends)."""
+    s, re_, e = db.tables.node_states, db.tables.routing_events, db.tables.edges
+    conds: list[ColumnElement[bool]] = []
+    if flt.node_id is not None:
+        conds.append(exists().where(s.c.token_id == token_id, s.c.node_id == flt.node_id))
+    if flt.edge_id is not None:
+        routed = exists().where(s.c.token_id == token_id, re_.c.state_id == s.c.state_id,
+                                re_.c.edge_id == flt.edge_id)
+        at_from, at_to = s.alias("at_from"), s.alias("at_to")
+        both_ends = exists().where(e.c.edge_id == flt.edge_id,
+                                   ~exists().where(re_.c.edge_id == e.c.edge_id),
+                                   at_from.c.token_id == token_id, at_from.c.node_id == e.c.from_node_id,
+                                   at_to.c.token_id == token_id, at_to.c.node_id == e.c.to_node_id)
+        conds.append(or_(routed, both_ends))
+    return conds
 
 
 def _outcome_matches(db: DbSession, flt: TokenFilter) -> ColumnElement[bool] | None:
@@ -378,7 +400,8 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
                       flt: TokenFilter) -> Page[R.TokenRecord]:
     t, o = db.tables.tokens, db.tables.token_outcomes
     cond = _outcome_matches(db, flt)
-    if cond is None:
+    route = _route_matches(db, flt, t.c.token_id)
+    if cond is None and not route:
         filters: dict[str, Any] = {"run_id": run_id}
         if flt.branch_name is not None:
             filters["branch_name"] = flt.branch_name
@@ -399,6 +422,11 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
         stmt = stmt.where(t.c.branch_name == flt.branch_name)
     if flt.row_id is not None:
         stmt = stmt.where(t.c.row_id == flt.row_id)
+    for c in route:
+        stmt = stmt.where(c)
+    if cond is None:
+        return await keyset_page(db, "tokens", stmt, [SortKey(t.c.token_id)], request, size,
+                                 lambda r: R.token_from_tuple(r, db.epoch))
     terminal_col = o.c.completed if db.epoch >= 29 else o.c.is_terminal
     other = o.alias("o_terminal")
     other_terminal = other.c.completed if db.epoch >= 29 else other.c.is_terminal
@@ -412,13 +440,22 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
 
 async def node_states_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
                            node_id: str | None = None,
-                           statuses: Sequence[NodeStateStatus] = ()) -> Page[R.NodeStateRecord]:
+                           statuses: Sequence[NodeStateStatus] = (),
+                           retries: bool | None = None) -> Page[R.NodeStateRecord]:
     s = db.tables.node_states
-    if statuses:
+    if statuses or retries is not None:
         stmt = select(*record_columns(s, R.NodeStateRecord)).where(s.c.run_id == run_id)
         if node_id is not None:
             stmt = stmt.where(s.c.node_id == node_id)
-        stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
+        if statuses:
+            stmt = stmt.where(s.c.status.in_([x.value for x in statuses]))
+        if retries is not None:
+            # A retry is a later attempt of the same token at the same node, whatever number the
+            # epoch gives its first attempt (0 in epoch 29).
+            earlier = s.alias("earlier")
+            retried = exists().where(earlier.c.token_id == s.c.token_id, earlier.c.node_id == s.c.node_id,
+                                     earlier.c.attempt < s.c.attempt)
+            stmt = stmt.where(retried if retries else ~retried)
         return await keyset_page(db, "nodeStates", stmt, [SortKey(s.c.state_id)], request, size,
                                  lambda r: R.record_from_tuple(R.NodeStateRecord, r, db.epoch))
     filters: dict[str, Any] = {"run_id": run_id}

@@ -50,7 +50,7 @@ class RowFilter:
     index_to: int | None = None
 
 
-@strawberry.input(description="Tokens by their current outcome (terminal, else latest), sink and branch.")
+@strawberry.input(description="Tokens by their current outcome (terminal, else latest), sink, branch, and where they went.")
 class TokenFilter:
     row_outcomes: list[E.RowOutcome] | None = None
     results: list[E.TerminalResult] | None = None
@@ -58,12 +58,20 @@ class TokenFilter:
     sink_name: str | None = None
     branch_name: str | None = None
     row_id: str | None = None
+    node_id: str | None = strawberry.field(
+        default=None, description="Tokens with a node state at this pipeline node.")
+    edge_id: str | None = strawberry.field(
+        default=None, description="Tokens that crossed this pipeline edge: a gate route's routed tokens; "
+        "for any other edge, tokens with node states at both of its ends.")
 
 
 @strawberry.input
 class NodeStateFilter:
     node_id: str | None = None
     statuses: list[E.NodeStateStatus] | None = None
+    retries: bool | None = strawberry.field(
+        default=None, description="true: only retries (a later attempt of the same token at the same node); "
+        "false: only first attempts.")
 
 
 @strawberry.input
@@ -151,7 +159,8 @@ class Run(Node):
         f = filter or TokenFilter()
         flt = P.TokenFilter(row_outcomes=f.row_outcomes or (), results=f.results or (),
                             paths=f.paths or (), sink_name=f.sink_name,
-                            branch_name=f.branch_name, row_id=f.row_id)
+                            branch_name=f.branch_name, row_id=f.row_id, node_id=f.node_id,
+                            edge_id=f.edge_id)
         return Connection(page=await P.tokens_page(info.context.db, parent.run_id, req, size, flt))
 
     @strawberry.field
@@ -163,7 +172,8 @@ class Run(Node):
         req, size = _page(info, first, after, last, before)
         f = filter or NodeStateFilter()
         return Connection(page=await P.node_states_page(
-            info.context.db, parent.run_id, req, size, node_id=f.node_id, statuses=f.statuses or ()))
+            info.context.db, parent.run_id, req, size, node_id=f.node_id, statuses=f.statuses or (),
+            retries=f.retries))
 
     @strawberry.field(description="External calls of the run: of its node states and of its operations.")
     @staticmethod

@@ -1,8 +1,10 @@
-"""The lineage viewer: one dependency-free page (vanilla JS, inline SVG) that asks the API for a
-token's ancestors, descendants, node states, calls and outcome and draws them.
+"""The lineage viewer: a one-page app (plain ES modules, inline SVG) over the API: runs, a run's
+pipeline DAG, a token's or row's lineage at any size, and the details of each token down to
+its calls' payloads.
 
-Its script and stylesheet live in landscape_graphql/static/viewer/; they are written by hand,
-not built, so what is committed is what runs.
+Its modules and stylesheet live in landscape_graphql/static/viewer/; they are written by hand,
+not built, so what is committed is what runs. The one vendored module (dagre, the layered
+layout) is pinned in static/viewer/VERSIONS.txt.
 """
 
 from __future__ import annotations
@@ -24,40 +26,115 @@ from ._common import (
 
 VIEWER_PAGE_PATH = "/viewer"
 VIEWER_STATIC_PATH = "/static/viewer"
-DEFAULT_MAX_DEPTH = 10
-MAX_DEPTH_LIMIT = 50
 
-_LINEAGE = """
-      tokens { tokenId branchName outcome { result path rowOutcome sinkName } }
-      edges { parentTokenId childTokenId kind ordinal }
-      depthReached
-      truncated
-      truncationReason"""
+_OUTCOME = "terminal result path rowOutcome sinkName storedView"
+_TOKEN_FIELDS = f"""tokenId runId rowId branchName stepInPipeline
+    outcome {{ {_OUTCOME} }}
+    parents {{ tokenId }} children {{ tokenId }}
+    nodeStates {{ nodeId status attempt }}"""
+_LINEAGE = f"""tokens {{ {_TOKEN_FIELDS} }}
+    edges {{ parentTokenId childTokenId kind ordinal }}
+    depthReached truncated truncationReason"""
 
-# Both queries the page sends. They live here, not in viewer.js, so the tests can validate
-# them against the schema: a renamed field then fails a test instead of a person's lookup.
-TOKEN_QUERY = f"""query ViewerToken($tokenId: String!, $maxDepth: Int) {{
+# Every query the page sends. They live here, not in the scripts, so the tests can validate them
+# against the schema: a renamed field then fails a test instead of a person's lookup.
+# The runs page's figures come from one query: switching to Run.summary is a change here only.
+RUNS_QUERY = """query ViewerRuns($first: Int!, $after: String) {
+  runs(first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      runId status startedAt completedAt
+      rows(first: 1) { totalCount }
+      tokens(first: 1) { totalCount }
+      failures: tokens(first: 1, filter: {results: [FAILURE]}) { totalCount }
+    }
+  }
+}
+"""
+RUN_QUERY = """query ViewerRun($runId: String!) {
+  run(runId: $runId) {
+    runId status startedAt completedAt
+    rows(first: 1) { totalCount }
+    tokens(first: 1) { totalCount }
+    failures: tokens(first: 1, filter: {results: [FAILURE]}) { totalCount }
+    dag {
+      nodes { nodeId pluginName nodeType sequenceInPipeline }
+      edges { tokenCount edge { edgeId fromNodeId toNodeId label defaultMode } }
+    }
+    failedStates: nodeStates(first: 500, filter: {statuses: [FAILED]}) { totalCount nodes { nodeId } }
+    retriedStates: nodeStates(first: 500, filter: {retries: true}) { totalCount nodes { nodeId } }
+  }
+}
+"""
+RUN_TOKENS_QUERY = """query ViewerRunTokens($runId: String!, $filter: TokenFilter, $after: String) {
+  run(runId: $runId) {
+    tokens(first: 50, after: $after, filter: $filter) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { tokenId rowId branchName outcome { result path rowOutcome sinkName } }
+    }
+  }
+}
+"""
+SEARCH_QUERY = """query ViewerSearch($id: String!) {
+  token(tokenId: $id) { tokenId runId }
+  row(rowId: $id) { rowId runId }
+  run(runId: $id) { runId }
+}
+"""
+ROW_INDEX_QUERY = """query ViewerRowIndex($runId: String!, $index: Int!) {
+  run(runId: $runId) { rows(first: 1, filter: {indexFrom: $index, indexTo: $index}) { nodes { rowId } } }
+}
+"""
+TOKEN_LINEAGE_QUERY = f"""query ViewerTokenLineage($tokenId: String!, $depth: Int!, $up: Boolean!, $down: Boolean!) {{
   token(tokenId: $tokenId) {{
-    tokenId
-    rowId
-    runId
-    branchName
-    parents {{ tokenId }}
-    children {{ tokenId }}
-    nodeStates {{ stateId stepIndex attempt status nodeId }}
-    calls {{ callId callType status }}
-    outcome {{ terminal result path rowOutcome sinkName }}
-    ancestors(maxDepth: $maxDepth) {{{_LINEAGE}
-    }}
-    descendants(maxDepth: $maxDepth) {{{_LINEAGE}
-    }}
+    {_TOKEN_FIELDS}
+    ancestors(maxDepth: $depth) @include(if: $up) {{ {_LINEAGE} }}
+    descendants(maxDepth: $depth) @include(if: $down) {{ {_LINEAGE} }}
   }}
 }}
 """
-EXPLAIN_QUERY = """query ViewerExplain($runId: String!, $rowId: String, $tokenId: String, $sink: String) {
-  explain(runId: $runId, rowId: $rowId, tokenId: $tokenId, sink: $sink) { token { tokenId } }
+ROW_LINEAGE_QUERY = f"""query ViewerRowLineage($rowId: String!, $depth: Int!) {{
+  row(rowId: $rowId) {{
+    rowId runId rowIndex
+    lineage(maxDepth: $depth) {{ {_LINEAGE} rootTokenIds }}
+  }}
+}}
+"""
+PATH_QUERY = """query ViewerPath($from: String!, $to: String!) {
+  lineagePath(fromTokenId: $from, toTokenId: $to) { tokens { tokenId } edges { parentTokenId childTokenId kind } }
 }
 """
+TOKEN_DETAILS_QUERY = f"""query ViewerTokenDetails($tokenId: String!) {{
+  token(tokenId: $tokenId) {{
+    tokenId runId rowId branchName stepInPipeline createdAt forkGroupId joinGroupId expandGroupId
+    row {{ rowId rowIndex sourceNodeId validationErrors {{ errorId nodeId error violationType
+      expectedType actualType originalFieldName destination matchedBy }} }}
+    outcomes {{ {_OUTCOME} recordedAt batchId expectedBranches }}
+    nodeStates {{ stateId stepIndex attempt status nodeId durationMs error successReason
+      routingEvents {{ eventId mode edge {{ label fromNodeId toNodeId }} reason {{ state json text }} }} }}
+    transformErrors {{ errorId transformId destination errorDetails }}
+    calls {{ callId callIndex callType status latencyMs createdAt error }}
+    artifacts {{ artifactId artifactType pathOrUri sizeBytes contentHash sinkNodeId }}
+  }}
+}}
+"""
+_PAYLOAD = "state hash ref sizeBytes truncated problem json text"
+CALL_PAYLOADS_QUERY = f"""query ViewerCallPayloads($callId: String!) {{
+  call(callId: $callId) {{ callId request {{ {_PAYLOAD} }} response {{ {_PAYLOAD} }} }}
+}}
+"""
+TOKEN_DATA_QUERY = f"""query ViewerTokenData($tokenId: String!) {{
+  token(tokenId: $tokenId) {{ tokenId data {{ {_PAYLOAD} }} row {{ rowId sourceData {{ {_PAYLOAD} }} }} }}
+}}
+"""
+QUERIES = {
+    "runs": RUNS_QUERY, "run": RUN_QUERY, "runTokens": RUN_TOKENS_QUERY, "search": SEARCH_QUERY,
+    "rowIndex": ROW_INDEX_QUERY, "tokenLineage": TOKEN_LINEAGE_QUERY, "rowLineage": ROW_LINEAGE_QUERY,
+    "path": PATH_QUERY, "tokenDetails": TOKEN_DETAILS_QUERY, "callPayloads": CALL_PAYLOADS_QUERY,
+    "tokenData": TOKEN_DATA_QUERY,
+}
 
 
 def viewer_html(graphql_path: str = "/graphql", *, static_path: str = VIEWER_STATIC_PATH,
@@ -67,11 +144,9 @@ def viewer_html(graphql_path: str = "/graphql", *, static_path: str = VIEWER_STA
     graphql_path = normalise_path(graphql_path, "graphql_path")
     static_path = normalise_path(static_path, "static_path")
     graphiql_link = normalise_path(graphiql_path or graphql_path, "graphiql_path")
-    config = {"graphqlPath": graphql_path, "defaultMaxDepth": DEFAULT_MAX_DEPTH,
-              "maxDepthLimit": MAX_DEPTH_LIMIT,
-              "queries": {"token": TOKEN_QUERY, "explain": EXPLAIN_QUERY}}
+    config = {"graphqlPath": graphql_path, "queries": QUERIES}
     css = escape(asset_url(static_path, "viewer", "viewer.css"))
-    js = escape(asset_url(static_path, "viewer", "viewer.js"))
+    js = escape(asset_url(static_path, "viewer", "main.js"))
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -79,63 +154,39 @@ def viewer_html(graphql_path: str = "/graphql", *, static_path: str = VIEWER_STA
 <meta http-equiv="Content-Security-Policy" content="{escape(META_CONTENT_SECURITY_POLICY)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>Landscape lineage viewer</title>
+<title>Landscape viewer</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{css}">
 </head>
 <body>
 <header class="topbar">
-  <h1>Landscape <span>lineage</span></h1>
-  <nav><a href="{escape(graphiql_link)}">GraphiQL</a></nav>
-</header>
-<form id="lookup" class="lookup" autocomplete="off">
-  <label class="wide">Token id
-    <input name="tokenId" id="token-id" spellcheck="false" placeholder="32-hex token id">
-  </label>
-  <span class="or">or</span>
-  <label>Run id <input name="runId" id="run-id" spellcheck="false"></label>
-  <label>Row id <input name="rowId" id="row-id" spellcheck="false"></label>
-  <label>Sink <input name="sink" id="sink" spellcheck="false" placeholder="optional"></label>
-  <label class="narrow">Depth
-    <input name="maxDepth" id="max-depth" type="number" min="1" max="{MAX_DEPTH_LIMIT}" value="{DEFAULT_MAX_DEPTH}">
-  </label>
-  <button type="submit" id="show">Show lineage</button>
+  <h1><a href="#/">Landscape <span>lineage</span></a></h1>
+  <form id="search" class="search" role="search" autocomplete="off">
+    <label for="q">Search</label>
+    <input id="q" name="q" spellcheck="false" placeholder="token id, row id, run id, or row index (press /)">
+    <button type="submit">Find</button>
+  </form>
   <details class="auth">
     <summary>Authorization</summary>
-    <label>Header value
-      <input name="authorization" id="authorization" type="password" placeholder="Bearer …">
-    </label>
-    <p class="hint">Sent with each query; kept only while this page is open.</p>
+    <label for="authorization">Header value</label>
+    <input id="authorization" type="password" autocomplete="off" placeholder="Bearer …">
+    <p class="hint">Sent with each query; never stored.</p>
   </details>
-</form>
+  <nav aria-label="Other pages"><a href="#/">Runs</a> <a href="{escape(graphiql_link)}">GraphiQL</a></nav>
+</header>
 <div id="status" class="status" role="status" aria-live="polite"></div>
 <div id="errors" class="errors" role="alert" hidden></div>
 <main class="layout">
-  <section class="panel graph-panel" aria-labelledby="graph-title">
-    <div class="panel-head">
-      <h2 id="graph-title">Lineage</h2>
-      <ul class="legend" aria-label="Edge kinds">
-        <li class="k-fork">FORK</li><li class="k-coalesce">COALESCE</li>
-        <li class="k-expand">EXPAND</li><li class="k-batch">BATCH</li>
-      </ul>
-      <ul class="legend swatches" aria-label="Outcome colours">
-        <li class="o-good">done</li><li class="o-pass">passed on</li>
-        <li class="o-wait">waiting</li><li class="o-bad">failed</li>
-      </ul>
-    </div>
-    <div id="graph" class="graph">
-      <p class="empty">Enter a token id, or a run id and a row id (and a sink when the row reached several),
-      to draw the token's ancestors above it and its descendants below it. Click a box to follow that token.</p>
-    </div>
-    <p id="truncation" class="truncation" hidden></p>
-  </section>
-  <aside class="panel details" id="details" aria-labelledby="details-title">
-    <h2 id="details-title">Token</h2>
-    <p class="empty">No token selected.</p>
+  <div id="page" class="page-root"></div>
+  <aside class="panel" data-panel aria-labelledby="panel-title" hidden>
+    <div class="panel-head"><h2 id="panel-title">Details</h2>
+      <button type="button" class="close" aria-label="Close details">&times;</button></div>
+    <div class="panel-body"></div>
   </aside>
 </main>
+<div id="announce" class="sr-only" aria-live="polite"></div>
 <script type="application/json" id="viewer-config">{json_for_script(config)}</script>
-<script src="{js}"></script>
+<script type="module" src="{js}"></script>
 </body>
 </html>
 """

@@ -632,3 +632,31 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
     for n in range(50):
         await run(schema, query, {"n": n % 400 + 1, "pad": n})
     assert small.bytes <= small.max_bytes and 5 <= len(small) <= 10
+
+
+async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variables_never_set_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from landscape_graphql import limits as limits_module
+
+    walks = 0
+    real = limits_module._estimate
+
+    def counting(*args: Any, **kwargs: Any) -> int:
+        nonlocal walks
+        walks += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(limits_module, "_estimate", counting)
+    monkeypatch.setattr(limits_module, "_estimates", limits_module.ByteLRU(limits_module.ESTIMATE_CACHE_BYTES))
+    schema = limited_schema()
+    query = "query ($t: String!, $n: Int) { token(tokenId: $t) { tokenId } runs(first: $n) { edges { cursor } } }"
+    estimates = set()
+    for token_id in ("a", "b", "c"):
+        result, _ = await run(schema, query, {"t": token_id, "n": 4})
+        estimates.add(result.extensions["landscape"]["estimatedNodes"])
+    assert walks == 1 and len(estimates) == 1
+    # A String variable that does not coerce makes the estimate use defaults (first: 50): it
+    # must not be cached under {n: 400}, where a valid request would find it.
+    await run(schema, query, {"t": 5, "n": 400})
+    result, _ = await run(schema, query, {"t": "a", "n": 400})
+    assert result.extensions["landscape"]["estimatedNodes"] == estimates.pop() + 396

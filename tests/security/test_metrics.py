@@ -94,7 +94,7 @@ def test_sql_statements_rows_errors_and_bytes() -> None:
     assert parsed[("landscape_graphql_sql_rows_per_request_bucket", (("le", "100"),))] == 3
     assert parsed[("landscape_graphql_errors_total", (("code", "INTERNAL"),))] == 1
     assert parsed[("landscape_graphql_errors_total", (("code", "QUERY_LIMIT"),))] == 1
-    assert parsed[("landscape_graphql_response_bytes_total", ())] == 2860
+    assert parsed[("landscape_graphql_payload_bytes_total", ())] == 2860
 
 
 def test_labels_never_carry_run_token_or_user_ids() -> None:
@@ -129,7 +129,7 @@ def test_unknown_status_is_a_programming_error_but_bad_numbers_are_clamped() -> 
         metrics.observe_request("query", "timeout", 0.1, 0, 0, [], 0)
     metrics.observe_request("query", "ok", -1.0, -3, -4, [], -5)
     parsed = samples(metrics.render())
-    assert parsed[("landscape_graphql_response_bytes_total", ())] == 0
+    assert parsed[("landscape_graphql_payload_bytes_total", ())] == 0
     assert parsed[("landscape_graphql_sql_rows_per_request_sum", ())] == 0
 
 
@@ -151,7 +151,7 @@ def test_concurrent_observations_are_all_counted() -> None:
         == 16_000
     )
     assert parsed[("landscape_graphql_errors_total", (("code", "NOT_FOUND"),))] == 16_000
-    assert parsed[("landscape_graphql_response_bytes_total", ())] == 48_000
+    assert parsed[("landscape_graphql_payload_bytes_total", ())] == 48_000
 
 
 def test_prometheus_client_parser_accepts_the_output() -> None:

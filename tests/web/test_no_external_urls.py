@@ -256,7 +256,8 @@ async def test_public_paths_are_exactly_what_the_pages_load(client: httpx.AsyncC
     from landscape_graphql.web import public_paths
 
     paths = public_paths()
-    assert {"/graphiql", "/viewer", "/static/graphiql/graphiql.js", "/static/viewer/viewer.js"} <= paths
+    assert {"/graphiql", "/viewer", "/static/graphiql/graphiql.js", "/static/viewer/main.js",
+            "/static/viewer/vendor/dagre.esm.js"} <= paths
     for page in ("/graphiql", "/viewer"):
         _findings, references = scan_html((await client.get(page)).text, page)
         assert {urlsplit(ref).path for ref in references} <= paths

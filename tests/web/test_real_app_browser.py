@@ -60,13 +60,13 @@ async def test_graphiql_queries_the_real_api(page: Any, real_server: str) -> Non
 async def test_viewer_draws_a_real_aggregation_lineage(page: Any, real_server: str) -> None:
     output = CASES["batch_output_child"]
     members = CASES["batch_trigger_parent"]["batch"]["members"]
-    await page.goto(f"{real_server}/viewer")
-    await page.fill("#token-id", output["token_id"])
-    await page.get_by_role("button", name="Show lineage").click()
-    await page.locator(f'g.node[data-token-id="{output["token_id"]}"]').first.wait_for()
-    drawn = set(await page.eval_on_selector_all("g.node", "els => els.map(e => e.dataset.tokenId)"))
+    run_id = truth(2, "expand-aggregate")["runs"][0]["run_id"]
+    await page.goto(f"{real_server}/viewer#token={output['token_id']}")  # the first viewer's links
+    await page.wait_for_url(f"**/viewer#/run/{run_id}/token/{output['token_id']}")
+    await page.locator(f'[data-graph] [data-token-id="{output["token_id"]}"]').first.wait_for()
+    drawn = set(await page.eval_on_selector_all("[data-token-id]", "els => els.map(e => e.dataset.tokenId)"))
     assert set(members) <= drawn, "every batch member is drawn as an ancestor"
-    kinds = await page.eval_on_selector_all("#graph svg path.edge", "els => els.map(e => e.dataset.kind)")
+    kinds = await page.eval_on_selector_all("[data-edge-kind]", "els => els.map(e => e.dataset.edgeKind)")
     assert kinds.count("BATCH") == len(members)
     await page.screenshot(path="/tmp/landscape-viewer-real.png", full_page=True)
     _offline(page)
