@@ -128,4 +128,22 @@ def write(out: Path, *, command: str, results: list[Result], datasets: list[Land
     analysis = Path(__file__).with_name("analysis.md")
     if analysis.exists():
         lines += [analysis.read_text().rstrip(), ""]
+    lines += _kept_sections(out)
     out.write_text("\n".join(lines).rstrip() + "\n")
+
+
+# Sections other benchmark scripts write by hand (e.g. bench/analytics.py): kept on a rewrite.
+KEPT_SECTIONS = ("## Run analytics",)
+
+
+def _kept_sections(out: Path) -> list[str]:
+    if not out.exists():
+        return []
+    text = out.read_text()
+    kept = []
+    for heading in KEPT_SECTIONS:
+        start = text.find("\n" + heading)
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            kept += [text[start + 1:end if end >= 0 else len(text)].rstrip(), ""]
+    return kept

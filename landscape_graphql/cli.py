@@ -1,4 +1,4 @@
-"""The `landscape-graphql` command: serve, demo, schema."""
+"""The `landscape-graphql` command: serve, demo, schema, export, verify."""
 
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(demo)
 
     sub.add_parser("schema", help="print the GraphQL SDL")
+    from .export.command import add_parsers
+    add_parsers(sub)
     return parser
 
 
@@ -88,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         return _demo(args)
+    if args.command in ("export", "verify"):
+        from .export import command
+        return command.run_export(args) if args.command == "export" else command.run_verify(args)
     return _serve(args.db, args, args.payloads)
 
 

@@ -12,6 +12,7 @@ from functools import cached_property
 from ..db.session import DbSession
 from ..payloads import ByteBudget, PayloadStore
 from . import errors, runs, states, tokens
+from .analytics import AnalyticsLoaders
 from .payloads import PayloadByRefLoader
 
 
@@ -25,6 +26,10 @@ class Loaders:
     @cached_property
     def payload_by_ref(self) -> PayloadByRefLoader:
         return PayloadByRefLoader(self._payload_store, self._payload_budget)
+
+    @cached_property
+    def analytics(self) -> AnalyticsLoaders:
+        return AnalyticsLoaders(self.db)
 
     # runs
     @cached_property

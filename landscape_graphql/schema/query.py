@@ -13,6 +13,8 @@ from ..resolvers import lineage as LR
 from ..resolvers import nodes as N
 from ..resolvers import tokens as T
 from ..resolvers._paging import page_request
+from .analytics import Diagnosis
+from .analytics import diagnose as _diagnose
 from .errors import Artifact, TransformError, ValidationError
 from .explain import Explanation
 from .lineage import LineagePath
@@ -114,6 +116,11 @@ class Query:
     async def lineage_path(info: Info, from_token_id: str, to_token_id: str,
                            max_depth: int = 50) -> LineagePath | None:
         return await LR.lineage_path(info.context, from_token_id, to_token_id, max_depth)  # type: ignore[return-value]
+
+    diagnose: Diagnosis = strawberry.field(resolver=_diagnose, description=(
+        "ELSPETH's diagnose at the instant asOf (never the wall clock): failed and stuck runs, stuck "
+        "operations, runs with more than validationErrorThreshold validation errors, rows quarantined "
+        "by runs started within quarantineWindowSeconds before asOf. Only runs the caller may see."))
 
     @strawberry.field
     @staticmethod

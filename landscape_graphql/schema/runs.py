@@ -13,6 +13,7 @@ from ..context import Info
 from ..db import pages as P
 from ..db import records as R
 from ..resolvers._paging import page_request
+from . import analytics as AN
 from . import enums as E
 from ._json import parse_json
 from .payloads import load_payload
@@ -21,6 +22,7 @@ from .relay import Connection, Node, to_global_id
 if TYPE_CHECKING:
     from .dag import RunDag
     from .errors import Artifact, TransformError, ValidationError
+    from .export import ExportRecordConnection
     from .payloads import Payload
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
@@ -35,6 +37,7 @@ TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 DagT = Annotated["RunDag", strawberry.lazy("landscape_graphql.schema.dag")]
+ExportRecordsT = Annotated["ExportRecordConnection", strawberry.lazy("landscape_graphql.schema.export")]
 
 
 @strawberry.input
@@ -140,6 +143,15 @@ class Run(Node):
         counts = await loaders.edge_counts_by_run_id.load(parent.run_id)
         return DagData(nodes=nodes, edges=edges, counts={e: n for _, e, n in counts})  # type: ignore[return-value]
 
+    @strawberry.field(description="Every record of the run, table by table in storage order, for scripted "
+                                  "export (`landscape-graphql export --preset run --url …` pages through it).")
+    @staticmethod
+    async def export_records(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
+                             after: str | None = None) -> ExportRecordsT:
+        from ..resolvers.export import export_records
+        from .export import ExportRecordConnection
+        return ExportRecordConnection(page=await export_records(info.context, parent.run_id, first, after))
+
     @strawberry.field
     @staticmethod
     async def rows(parent: Parent[R.RunRecord], info: Info, first: int | None = None,
@@ -229,6 +241,21 @@ class Run(Node):
         req, size = _page(info, first, after, last, before)
         return Connection(page=await P.transform_errors_page(
             info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
+
+    # Run analytics (schema/analytics.py): aggregates batched over every run of the request.
+    summary: AN.RunSummary = strawberry.field(resolver=AN.run_summary, description=(
+        "ELSPETH's run summary: duration, counts, errors, outcome records and tokens by outcome."))
+    performance: AN.PerformanceReport = strawberry.field(resolver=AN.run_performance, description=(
+        "Time per node with percentiles; bottlenecks over bottleneckPct % of the total, high "
+        "variance when maxMs > varianceFactor x avgMs."))
+    error_analysis: AN.ErrorAnalysis = strawberry.field(resolver=AN.run_error_analysis, description=(
+        "Validation and transform errors by node, with the earliest `sample` (0..500) of each."))
+    llm_usage: AN.LlmUsage = strawberry.field(resolver=AN.run_llm_usage, description=(
+        "Calls by type, LLM calls by node, and token usage from the stored LLM responses."))
+    outcome_analysis: AN.OutcomeAnalysis = strawberry.field(resolver=AN.run_outcome_analysis, description=(
+        "Outcome records by outcome and sink, and the fork/join groups they name."))
+    failure_context: AN.FailureContext = strawberry.field(resolver=AN.run_failure_context, description=(
+        "The latest `first` (0..500) failed states, transform and validation errors, and totals."))
 
     @strawberry.field
     @staticmethod
