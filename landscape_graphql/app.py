@@ -26,7 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from ._document_checks import parse_off_loop
 from ._logging import request_id_var
+from ._readiness import busy_and_answering
 from ._shared import ServerGroup
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
@@ -135,12 +137,17 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         return _request_error(status, message, code)
 
     async def graphql(request: Request) -> Response:
+        if request.method == "GET" and config.graphiql:
+            from .web import graphiql_response, wants_graphiql
+            if wants_graphiql(request):
+                return graphiql_response("/graphql")
+        # Credentials first: an unauthenticated caller learns nothing of the request rules and
+        # never makes the server read or parse its body.
+        principal = await _authenticate(request)
+        if isinstance(principal, Response):
+            return principal
         if request.method == "GET":
-            if config.graphiql:
-                from .web import graphiql_response, wants_graphiql
-                if wants_graphiql(request):
-                    return graphiql_response("/graphql")
-            return await graphql_get(request)
+            return await graphql_get(request, principal)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
             return refuse(415, "Queries are sent with Content-Type application/json", "UNSUPPORTED_MEDIA_TYPE")
@@ -160,10 +167,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return refuse(400, "Operation batching is not enabled", "BAD_REQUEST")
         if not isinstance(payload, dict):
             return refuse(400, "The request body must be a JSON object", "BAD_REQUEST")
-        return await run(request, payload.get("query"), payload.get("variables"), payload.get("operationName"),
-                         payload.get("extensions"), text_allowed=True)
+        return await run(request, principal, payload.get("query"), payload.get("variables"),
+                         payload.get("operationName"), payload.get("extensions"), text_allowed=True)
 
-    async def graphql_get(request: Request) -> Response:
+    async def graphql_get(request: Request, principal: Principal) -> Response:
         """GET runs persisted queries only: no cross-site link can run a query of its choosing."""
         params = request.query_params
         if "extensions" not in params and "query" not in params:
@@ -176,11 +183,11 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                     decoded[name] = orjson.loads(params[name])
                 except orjson.JSONDecodeError:
                     return refuse(400, f"{name} is not valid JSON", "BAD_REQUEST")
-        return await run(request, params.get("query"), decoded.get("variables"), params.get("operationName"),
-                         decoded.get("extensions"), text_allowed=False)
+        return await run(request, principal, params.get("query"), decoded.get("variables"),
+                         params.get("operationName"), decoded.get("extensions"), text_allowed=False)
 
-    async def run(request: Request, query: Any, variables: Any, operation_name: Any, extensions: Any, *,
-                  text_allowed: bool) -> Response:
+    async def run(request: Request, principal: Principal, query: Any, variables: Any, operation_name: Any,
+                  extensions: Any, *, text_allowed: bool) -> Response:
         if variables is not None and not isinstance(variables, dict):
             return refuse(400, "variables must be a JSON object", "BAD_REQUEST")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -189,9 +196,6 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             document = persisted.resolve(query, extensions, text_allowed=text_allowed)
         except PersistedQueryError as exc:
             return refuse(exc.status, exc.message, exc.code)
-        principal = await _authenticate(request)
-        if isinstance(principal, Response):
-            return principal
         assert state.landscape is not None
         return await execute(document, variables, operation_name, request, principal)
 
@@ -256,6 +260,9 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                              payload_store=payload_store, payload_budget=budget,
                              allowed_runs=principal.allowed_runs,
                              tracer=None if span is None else config.tracing)
+        parsed = await parse_off_loop(query, config.settings.limits)
+        if parsed is not None:
+            ctx.extras["parsed"] = (query, parsed)
         try:
             result = await schema.execute(query, variable_values=variables, context_value=ctx,
                                           operation_name=operation_name)
@@ -315,8 +322,9 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
                 return JSONResponse({"status": "not ready", "reason": why}, 503)
         try:
             await state.landscape.check_file()
-            async with state.landscape.engine.connect() as conn:
-                await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
+            if not busy_and_answering(state.landscape):
+                async with state.landscape.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
         except Exception as exc:  # any fault means not ready; the reason is kept generic
             logger.warning("readiness check failed: %s", type(exc).__name__)
             reason = exc.message if isinstance(exc, LandscapeError) else "database unreachable"

@@ -43,6 +43,10 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                         "variables (needs the [otel] extra; default off)")
     p.add_argument("--otel-record-queries", action="store_true",
                    help="with --otel, also record each query's text and variables (default: never)")
+    p.add_argument("--max-connections", type=int, default=512, metavar="N",
+                   help="open connections at most; more are closed at once (default 512)")
+    p.add_argument("--head-timeout", type=float, default=10.0, metavar="S",
+                   help="close a connection that sends no complete request head in S seconds (default 10)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="server processes sharing the listening socket (default 1)")
     p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
@@ -185,14 +189,16 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     except OSError as exc:
         print(f"landscape-graphql: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
+    from ._transport import TransportLimits
+    transport = TransportLimits(max_connections=args.max_connections, head_timeout_s=args.head_timeout)
     workers = "" if args.workers == 1 else f" with {args.workers} workers"
     print(f"serving {described} on http://{args.host}:{args.port}/graphql{workers}", flush=True)
     try:
         if app is not None:
             tune_garbage_collector()
-            run_single(app, sock, args.loop)
+            run_single(app, sock, args.loop, transport)
         else:
-            run_workers(build, sock, args.workers, args.loop)
+            run_workers(build, sock, args.workers, args.loop, transport)
     finally:
         sock.close()
         if provider is not None:
@@ -232,7 +238,10 @@ def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
     introspection = not args.no_introspection
     config = AppConfig(database=build.database,
                        settings=Settings(request_timeout_s=args.timeout, introspection=introspection),
-                       engine_options=EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env),
+                       # statement_timeout a little past the request timeout: the deadline's own
+                       # cancel comes first; this is the backstop should that cancel be lost.
+                       engine_options=EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env,
+                                                    statement_timeout_s=args.timeout + 1.0),
                        payload_roots=build.payloads,
                        graphiql=introspection and not args.no_graphiql,
                        authenticator=authenticator,  # type: ignore[arg-type]

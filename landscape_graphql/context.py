@@ -34,7 +34,8 @@ class Context:
 
     @classmethod
     def create(cls, landscape: Landscape, settings: Settings, **kwargs: Any) -> Context:
-        db = DbSession(landscape, timeout_s=settings.request_timeout_s, tracer=kwargs.pop("tracer", None))
+        db = DbSession(landscape, timeout_s=settings.request_timeout_s, tracer=kwargs.pop("tracer", None),
+                       allowed_runs=kwargs.get("allowed_runs"))
         loaders = Loaders(db, kwargs.get("payload_store"), kwargs.get("payload_budget"))
         return cls(landscape=landscape, db=db, loaders=loaders, settings=settings, **kwargs)
 

@@ -56,9 +56,11 @@ BAD_USER_INPUT_CODE = "BAD_USER_INPUT"
 
 logger = logging.getLogger(LOGGER_NAME)
 
-# graphql-core appends suggestions as " Did you mean 'a', 'b', or 'c'?" (see
-# graphql.pyutils.did_you_mean), always at the end of the message.
-_SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?\s*$")
+# graphql-core writes suggestions as " Did you mean 'a', 'b', or 'c'?" (see
+# graphql.pyutils.did_you_mean): at the end of most messages, but mid-message for an unknown
+# input-object field ("... unknown field 'x'. Did you mean 'y'? Found: {...}."), in literals
+# and variables alike. Names cannot contain '?', so the suggestion ends at the first one.
+_SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 class ClientFacingError(Exception):

@@ -27,7 +27,6 @@ size, depth or id count never lowers the estimate.
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
@@ -35,7 +34,6 @@ from typing import Any, ClassVar, Literal, cast
 import orjson
 from graphql import (
     ASTValidationRule,
-    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -57,7 +55,6 @@ from graphql import (
     SelectionSetNode,
     Source,
     TokenKind,
-    Visitor,
     get_named_type,
     get_operation_ast,
     is_composite_type,
@@ -65,7 +62,6 @@ from graphql import (
     is_object_type,
     parse,
     type_from_ast,
-    visit,
 )
 from graphql.execution.values import (
     VariableValues,
@@ -81,6 +77,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from ._caches import (
+    ESTIMATE_CACHE_BYTES,
+    MAX_CACHED_CHARS,
+    PARSE_CACHE_BYTES,
+    ByteLRU,
+    node_weight,
+    text_weight,
+)
 from .error_masking import ClientFacingError
 
 __all__ = [
@@ -108,6 +112,9 @@ class QueryLimits:
     max_aliases: int = 30
     max_root_fields: int = 20
     max_directives: int = 50
+    # Fields of one selection set, fragments expanded. Validation compares same-named fields
+    # of a set pairwise (OverlappingFieldsCanBeMerged): this bounds that quadratic before it runs.
+    max_selections: int = 200
     # Lexical tokens; comments are capped by the same number separately.
     max_tokens: int = 5_000
     max_body_bytes: int = MAX_BODY_BYTES
@@ -119,6 +126,10 @@ class QueryLimits:
     traversal_depth_argument: str = "maxDepth"
     # Assumed length of a list of objects without first/last (Token.children, ...).
     unpaginated_list_size: int = 5
+    # Fields whose answer scans a whole run (a DAG's per-edge token counts read every node
+    # state of the run), each counted as this many nodes per object that asks.
+    whole_run_fields: frozenset[str] = frozenset({"Run.dag"})
+    whole_run_nodes: int = 10_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -213,21 +224,25 @@ def _count_tokens(body: str, cap: int) -> tuple[int, bool]:
 
 
 # Documents are immutable once parsed, so repeated queries (dashboards polling
-# the same text) can share one.  Only short texts are kept: a text under the
-# token limit can still be a megabyte of string literal.
-_PARSE_CACHE_SIZE = 256
-_PARSE_CACHE_MAX_CHARS = 16 * 1024
+# the same text) can share one. Bounded by bytes (_caches.py): only texts of up to
+# MAX_CACHED_CHARS, weighed by their length (a text under the token limit can
+# still be a megabyte of string literal).
+_parsed: ByteLRU[DocumentNode] = ByteLRU(PARSE_CACHE_BYTES)
 
 
-@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def _cached_parse(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
+    key = (query, max_tokens)
+    document = _parsed.get(key)
+    if document is None:
+        document = parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
+        _parsed.put(key, document, text_weight(len(query)))
+    return document
 
 
 def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode:
     """Parse ``query``; raise :class:`QueryLimitError` past the token limit."""
     try:
-        if len(query) <= _PARSE_CACHE_MAX_CHARS:
+        if len(query) <= MAX_CACHED_CHARS:
             return _cached_parse(query, limits.max_tokens)
         return parse(query, max_lexical_tokens=limits.max_tokens, max_comments=limits.max_tokens)
     except GraphQLSyntaxError as error:
@@ -246,26 +261,6 @@ def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) ->
 
 
 # ---------------------------------------------------------------- static rules
-
-
-class _DocumentCounts(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.aliases = 0
-        self.directives = 0
-
-    def enter_field(self, node: FieldNode, *_: object) -> None:
-        if node.alias is not None:
-            self.aliases += 1
-
-    def enter_directive(self, _node: DirectiveNode, *_: object) -> None:
-        self.directives += 1
-
-
-def _counts(node: Node) -> _DocumentCounts:
-    counter = _DocumentCounts()
-    visit(node, counter)
-    return counter
 
 
 class _LimitRule(ASTValidationRule):
@@ -307,19 +302,47 @@ class _DepthRule(_LimitRule):
 
 
 class _CountRule(_LimitRule):
-    """Aliases and directives, over the operation and each fragment it uses once.
+    """Aliases and directives as executed: each fragment counted as many times as it is spread.
 
-    A fragment spread twice into one selection set merges into the same response
-    keys, so counting it once matches what will execute.
+    A fragment spread twice into the same selection set merges into the same response keys,
+    so within one set a fragment counts once; spread into different sets (say under four
+    aliased fields) it runs, and counts, once per set. Memoised per fragment, so a document
+    with exponential fragment fan-out is still counted in linear time.
     """
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
-        parts: list[Node] = [node, *self.context.get_recursively_referenced_fragments(node)]
-        aliases = directives = 0
-        for part in parts:
-            counts = _counts(part)
-            aliases += counts.aliases
-            directives += counts.directives
+        memo: dict[str, tuple[int, int]] = {}
+
+        def count(selection_set: SelectionSetNode | None, visiting: frozenset[str]) -> tuple[int, int]:
+            if selection_set is None:
+                return 0, 0
+            aliases = directives = 0
+            spread: set[str] = set()
+            for selection in selection_set.selections:
+                directives += len(selection.directives or ())
+                if isinstance(selection, FieldNode):
+                    aliases += selection.alias is not None
+                    inner = count(selection.selection_set, visiting)
+                elif isinstance(selection, InlineFragmentNode):
+                    inner = count(selection.selection_set, visiting)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name in spread or name in visiting:  # merged, or a cycle (reported elsewhere)
+                        continue
+                    spread.add(name)
+                    if name not in memo:
+                        fragment = self._fragment(name)
+                        memo[name] = ((0, 0) if fragment is None else
+                                      _add((0, len(fragment.directives or ())),
+                                           count(fragment.selection_set, visiting | {name})))
+                    inner = memo[name]
+                else:
+                    continue
+                aliases, directives = aliases + inner[0], directives + inner[1]
+            return aliases, directives
+
+        own = len(node.directives or ()) + sum(len(v.directives or ()) for v in node.variable_definitions or ())
+        aliases, directives = _add((0, own), count(node.selection_set, frozenset()))
         if aliases > self.limits.max_aliases:
             self.report_error(
                 QueryLimitError("Query alias count", "aliases", aliases, self.limits.max_aliases, nodes=node)
@@ -331,6 +354,10 @@ class _CountRule(_LimitRule):
                 )
             )
         return self.SKIP
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
 
 
 class _RootFieldsRule(_LimitRule):
@@ -499,6 +526,8 @@ class _Estimator:
             field_def = self.field_def(parent, selection.name.value)
             if field_def is None:
                 continue
+            if parent is not None and f"{parent.name}.{selection.name.value}" in self.limits.whole_run_fields:
+                total += self.limits.whole_run_nodes
             named = get_named_type(field_def.type)
             if not is_composite_type(named):
                 continue
@@ -561,9 +590,8 @@ def _coerces(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[s
 # Estimates of recent (document, variables) pairs: a client repeating a query (a viewer, an
 # export paging through a run, a load balancer's probe) pays the walk once. The parse cache
 # hands back the same DocumentNode for the same text, so its identity is the key (kept alive in
-# the entry, so an id is never reused while cached). Bounded: no request can grow it.
-_ESTIMATE_CACHE_SIZE = 512
-_estimates: OrderedDict[tuple[int, int, str | None, bytes, QueryLimits], tuple[DocumentNode, int]] = OrderedDict()
+# the entry, so an id is never reused while cached). Bounded by bytes: no request can grow it.
+_estimates: ByteLRU[tuple[DocumentNode, int]] = ByteLRU(ESTIMATE_CACHE_BYTES)
 
 
 def _sizing_variables(document: DocumentNode, variables: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -588,14 +616,16 @@ def _sizing_variables(document: DocumentNode, variables: Mapping[str, Any] | Non
 
 def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: Mapping[str, Any] | None,
                      operation_name: str | None, limits: QueryLimits) -> int:
+    weight = node_weight(document)
     try:
         frozen = orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS)
     except TypeError:  # values no JSON client could send (in-process callers): no caching
+        weight = None
+    if weight is None:
         return _estimate(document, schema, variables, operation_name, limits, True)
     key = (id(document), id(schema), operation_name, frozen, limits)
     hit = _estimates.get(key)
     if hit is not None and hit[0] is document:
-        _estimates.move_to_end(key)
         return hit[1]
     # A limit it breaks raises here, and nothing is cached: the next try walks again. Nor is
     # an estimate made on defaults because the variables did not coerce: keyed by the sizing
@@ -603,9 +633,7 @@ def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: M
     found = _estimate(document, schema, variables, operation_name, limits, True)
     if not _coerces(document, schema, variables, operation_name):
         return found
-    _estimates[key] = (document, found)
-    if len(_estimates) > _ESTIMATE_CACHE_SIZE:
-        _estimates.popitem(last=False)
+    _estimates.put(key, (document, found), weight + len(frozen))
     return found
 
 
@@ -660,7 +688,17 @@ class QueryLimitsExtension(SchemaExtension):
         # A QueryLimitError raised here ends the request before any other parse
         # and becomes the response's only error.
         if context.graphql_document is None and context.query:
-            context.graphql_document = parse_with_limits(context.query, self.limits)
+            # The app may have parsed a long text off the loop already (_document_checks).
+            extras = getattr(context.context, "extras", None)
+            parsed = extras.get("parsed") if isinstance(extras, dict) else None
+            if parsed is not None and parsed[0] is context.query:
+                context.graphql_document = parsed[1]
+            else:
+                context.graphql_document = parse_with_limits(context.query, self.limits)
+        if context.graphql_document is not None:
+            # The name the client gave: `operation_name` falls back to the first operation's.
+            from ._document_checks import check_document
+            check_document(context.graphql_document, context._provided_operation_name, self.limits)
         yield
 
     def on_validate(self) -> Iterator[None]:

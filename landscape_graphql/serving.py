@@ -57,14 +57,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: Any, loop: str, **extra: Any) -> Any:
+def _config(app: Any, loop: str, transport: Any = None, **extra: Any) -> Any:
     import uvicorn
+
+    from ._transport import server_options
     loop, http = server_stack(loop)
-    return uvicorn.Config(app, loop=loop, http=http, log_config=None,
-                          timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **extra)
+    # server_options wraps the HTTP parser with head/body timeouts and a connection cap.
+    return uvicorn.Config(app, loop=loop, log_config=None, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                          **server_options(transport, http=http), **extra)
 
 
-def run_single(app: Any, sock: socket.socket, loop: str = "auto") -> None:
+def run_single(app: Any, sock: socket.socket, loop: str = "auto", transport: Any = None) -> None:
     """Serve in this process until SIGTERM/SIGINT, then finish in-flight requests and return."""
     import uvicorn
 
@@ -88,10 +91,11 @@ def run_single(app: Any, sock: socket.socket, loop: str = "auto") -> None:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    Server(_config(app, loop)).run(sockets=[sock])
+    Server(_config(app, loop, transport)).run(sockets=[sock])
 
 
-def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto") -> None:
+def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto",
+                transport: Any = None) -> None:
     """Serve with ``workers`` processes accepting on one socket, until SIGTERM/SIGINT.
 
     ``build`` (picklable) is handed to each worker, which makes its own app from it with
@@ -116,7 +120,7 @@ def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto
             super().handle_term()
 
     try:
-        config = _config("landscape_graphql.serving:worker_app", loop, factory=True, workers=workers)
+        config = _config("landscape_graphql.serving:worker_app", loop, transport, factory=True, workers=workers)
         Supervisor(config, sockets=[sock]).run()
     finally:
         for key, value in saved.items():

@@ -104,3 +104,25 @@ def test_metrics_need_credentials_and_carry_no_ids(base_url: str) -> None:
 def test_health_probes_need_no_credentials(base_url: str) -> None:
     assert httpx.get(f"{base_url}/livez").status_code == 200
     assert httpx.get(f"{base_url}/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/json", b"{not json"),
+    ("text/plain", b'{"query": "{ runs { totalCount } }"}'),
+    ("application/json", b"[]"),
+    ("application/json", b'{"query": 1}'),
+])
+def test_credentials_are_checked_before_the_body_is_read(base_url: str, content_type: str, body: bytes) -> None:
+    response = httpx.post(f"{base_url}/graphql", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    # ... and an authenticated caller then gets the request's own error.
+    response = httpx.post(f"{base_url}/graphql", content=body,
+                          headers={"Content-Type": content_type, "Authorization": f"Bearer {FULL}"})
+    assert response.status_code in (400, 415)
+
+
+def test_an_oversized_body_of_an_unauthenticated_caller_gets_401(base_url: str) -> None:
+    response = httpx.post(f"{base_url}/graphql", content=b"x" * (2 * 1024 * 1024),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 401

@@ -32,6 +32,16 @@ def _post(url: str, query: str) -> dict[str, object]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def _post_vars(url: str, query: str, variables: dict[str, object] | None = None,
+               operation_name: str | None = None) -> dict[str, object]:
+    payload: dict[str, object] = {"query": query, "variables": variables or {}}
+    if operation_name is not None:
+        payload["operationName"] = operation_name
+    response = httpx.post(f"{url}/graphql", json=payload, timeout=30)
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
 def _limit(body: dict[str, object]) -> dict[str, object]:
     (error,) = body["errors"]  # type: ignore[misc]
     assert error["extensions"]["code"] == "QUERY_LIMIT", error
@@ -82,3 +92,44 @@ def test_introspection_and_suggestions_can_be_switched_off(urls: dict[str, str])
     assert "Did you mean" not in str(_post(urls["closed"], typo)["errors"])
     page = httpx.get(f"{urls['closed']}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 405 and "<html" not in page.text.lower()
+
+
+def test_no_suggestions_for_input_object_fields_when_introspection_is_off(urls: dict[str, str]) -> None:
+    literal = '{ run(runId: "x") { tokens(filter: {sinkNam: "a"}) { totalCount } } }'
+    variable = "query ($f: TokenFilter) { run(runId: \"x\") { tokens(filter: $f) { totalCount } } }"
+    assert "sinkName" in str(_post(urls["open"], literal)["errors"])
+    assert "sinkName" in str(_post_vars(urls["open"], variable, {"f": {"sinkNam": "a"}})["errors"])
+    for body in (_post(urls["closed"], literal), _post_vars(urls["closed"], variable, {"f": {"sinkNam": "a"}})):
+        text = str(body["errors"])
+        assert "sinkNam" in text  # the client's own input is still named ...
+        assert "sinkName" not in text and "Did you mean" not in text  # ... the schema's field is not
+
+
+def test_a_run_dag_is_costed_as_the_whole_run_it_reads(urls: dict[str, str]) -> None:
+    one = _post(urls["open"], '{ run(runId: "x") { dag { nodes { nodeId } edges { tokenCount } } } }')
+    assert one["extensions"]["landscape"]["estimatedNodes"] >= 10_000  # type: ignore[index]
+    ext = _limit(_post(urls["open"], "{ runs(first: 50) { nodes { dag { edges { tokenCount } } } } }"))
+    assert ext["limit"] == "nodes" and ext["found"] > 500_000
+
+
+async def test_a_long_document_is_parsed_off_the_event_loop_once(fixture_copies: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from landscape_graphql import limits
+
+    threads: list[int] = []
+    real_parse = limits.parse
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.get_ident())
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "parse", recording)
+    app = create_app(AppConfig(database=str(fixture_copies / "epoch2" / "fork-coalesce.db")))
+    wide = "{ runs { nodes { " + " ".join(f"f{i}: runId" for i in range(25)) + " } } } # " + "x" * 8000
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        body = (await client.post("/graphql", json={"query": wide})).json()
+    assert "errors" not in body, body
+    assert len(threads) == 1 and threads[0] != threading.get_ident()

@@ -148,3 +148,33 @@ async def test_payload_reads_are_batched_per_level(apis: dict[tuple[int, str], A
     assert not result.errors
     # payload reads are file I/O, not SQL: the query costs run + rows page only
     assert result.statements == 2
+
+
+@pytest.mark.parametrize("epoch", [2, 29])
+async def test_the_response_budget_counts_every_occurrence_of_a_shared_payload(
+        landscapes: dict[tuple[int, str], Any], epoch: int) -> None:
+    from landscape_graphql.context import Context
+    from landscape_graphql.payloads import ByteBudget, PayloadStore
+    from landscape_graphql.schema import build_schema
+    from landscape_graphql.settings import Settings
+    from tests.conftest import payload_dir
+
+    case = next(c for run in truth(epoch, "llm-calls")["runs"] for c in run["cases"].values()
+                if c.get("source_payload_available"))
+    query = "query ($r: String!) { " + " ".join(
+        f"r{i}: row(rowId: $r) {{ sourceData {{ sizeBytes truncated text }} }}" for i in range(6)) + " }"
+    schema = build_schema(Settings())
+    store = PayloadStore((payload_dir(epoch, "llm-calls"),))
+
+    async def run(budget: ByteBudget) -> list[dict[str, Any]]:
+        ctx = Context.create(landscapes[(epoch, "llm-calls")], Settings(), payload_store=store, payload_budget=budget)
+        result = await schema.execute(query, variable_values={"r": case["row_id"]}, context_value=ctx)
+        assert not result.errors, result.errors
+        return [result.data[f"r{i}"]["sourceData"] for i in range(6)]
+
+    size = (await run(ByteBudget()))[0]["sizeBytes"]
+    # Room for two and a half copies: the response carries 2.5 copies' bytes, not six.
+    answers = await run(ByteBudget(size * 5 // 2))
+    carried = sum(len(a["text"].encode()) for a in answers if a["text"] is not None)
+    assert carried <= size * 5 // 2
+    assert [a["truncated"] for a in answers] == [False, False, True, True, True, True]

@@ -25,6 +25,18 @@ def in_keys(dialect: str, column: KeyedColumnElement[Any]) -> ColumnElement[bool
     return column.in_(select(values.c.value).scalar_subquery())
 
 
+def in_runs(dialect: str, column: KeyedColumnElement[Any] | ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column` is one of the caller's visible runs: the `runs` parameter (bound like `keys`).
+
+    A scoped caller's lookups carry this condition so a record of a run it cannot see is
+    never read: not in the answer, and not in the cost figures either.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam("runs", type_=ARRAY(String)))
+    values = func.json_each(bindparam("runs", type_=String)).table_valued("value")
+    return column.in_(select(values.c.value).scalar_subquery())
+
+
 def key_set(dialect: str, keys: Sequence[str]) -> Any:
     """The value of the `keys` parameter of `in_keys`."""
     if dialect == "postgresql":

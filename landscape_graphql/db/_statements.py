@@ -39,6 +39,21 @@ async def fetch_by_keys(db: DbSession, key: Hashable, build: Callable[[], Clause
     return await db.fetch(prepared(db, key, build), {"keys": key_set(db.dialect, keys)})
 
 
+async def fetch_scoped(db: DbSession, key: Hashable, build: Callable[[bool], ClauseElement],
+                       keys: Sequence[str]) -> Sequence[Any]:
+    """`fetch_by_keys` for a lookup that a scoped caller sees only within its runs.
+
+    `build(scoped)` adds `_keys.in_runs` to the statement when `scoped`; the scoped and the
+    unscoped statement are prepared once each.
+    """
+    runs = db.allowed_runs
+    if runs is None:
+        return await fetch_by_keys(db, key, lambda: build(False), keys)
+    statement = prepared(db, (key, "scoped"), lambda: build(True), ("keys", "runs"))
+    return await db.fetch(statement, {"keys": key_set(db.dialect, keys),
+                                      "runs": key_set(db.dialect, sorted(runs))})
+
+
 def record_columns(table: Any, cls: type) -> list[Any]:
     """`table`'s columns in `records.COLUMNS[cls]` order, NULL for those its epoch lacks."""
     return [table.c[name] if name in table.c else null().label(name) for name in R.COLUMNS[cls]]

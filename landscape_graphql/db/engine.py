@@ -38,6 +38,18 @@ class EngineOptions:
     # Name of the environment variable holding a SQLCipher key (ELSPETH's default).
     key_env: str = "ELSPETH_AUDIT_KEY"
     sqlcipher: bool = False
+    # PostgreSQL's statement_timeout for the server's sessions: a backstop to the request
+    # deadline's client-side cancel (a lost cancel request must not leave a statement running).
+    statement_timeout_s: float | None = None
+
+
+@dataclass(slots=True)
+class Activity:
+    answered_at: float | None = None  # time.monotonic() of the last statement that answered
+
+
+# Connections of the pool (8) that whole-run statements may hold at once.
+HEAVY_STATEMENTS = 2
 
 
 class _FileWatch:
@@ -74,6 +86,11 @@ class Landscape:
     location: str  # a display form, never containing a password or key
     watch: _FileWatch = field(default_factory=lambda: _FileWatch(None))
     busy_timeout_ms: int = 2000  # how long a SQLite reader waits for a writer's lock
+    # Statements that scan a whole run (a DAG's edge counts) take turns on this share of the
+    # pool, so however many requests ask for them, the rest of the pool serves everyone else.
+    heavy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HEAVY_STATEMENTS))
+    # When a statement last answered: /readyz's evidence while the pool is busy.
+    activity: Activity = field(default_factory=lambda: Activity())
 
     async def check_file(self) -> None:
         """Raise DATABASE_UNAVAILABLE if the file is gone; follow it if it was replaced."""
@@ -200,6 +217,8 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         connect_args={"server_settings": {
             "default_transaction_read_only": "on",
             "application_name": "landscape-graphql",
+            **({} if options.statement_timeout_s is None
+               else {"statement_timeout": f"{max(1, round(options.statement_timeout_s * 1000))}ms"}),
         }},
     )
     return engine, url.render_as_string(hide_password=True)

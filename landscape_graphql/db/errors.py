@@ -37,7 +37,10 @@ def translate_db_error(exc: BaseException) -> BaseException:
             return DatabaseUnavailable("The database file cannot be read")
         return exc
     name = type(original).__name__
-    if name in {"QueryCanceledError"}:
+    # SQLAlchemy's asyncpg adapter wraps the driver's exception (its class is then "Error"):
+    # the driver's own is its cause. 57014 is query_canceled (a cancel or statement_timeout).
+    driver = original.__cause__ if name == "Error" and original.__cause__ is not None else original
+    if type(driver).__name__ == "QueryCanceledError" or getattr(driver, "sqlstate", None) == "57014":
         return QueryTimeout("The query took longer than the request timeout and was cancelled")
     if name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
                 "InterfaceError", "ConnectionFailureError", "AdminShutdownError",

@@ -34,8 +34,8 @@ from sqlalchemy.sql import ClauseElement
 
 from ..errors import AuditIntegrityError
 from . import records as R
-from ._keys import in_keys, in_pairs, pair_names, pair_set
-from ._statements import fetch_by_keys, prepared, record_columns
+from ._keys import in_keys, in_pairs, in_runs, key_set, pair_names, pair_set
+from ._statements import fetch_by_keys, fetch_scoped, prepared, record_columns
 from .session import DbSession
 
 T = TypeVar("T")
@@ -75,18 +75,37 @@ async def _by_key(db: DbSession, cls: type[T], table_name: str, key: str, keys: 
     return _records(cls, await fetch_by_keys(db, name, build, keys), db.epoch)
 
 
+async def _by_id_in_scope(db: DbSession, cls: type[T], table_name: str, key: str,
+                          keys: Sequence[str]) -> list[T]:
+    """Records of a table with a `run_id`, by id; a scoped caller's only from its runs."""
+    def build(scoped: bool) -> Select[Any]:
+        t = getattr(db.tables, table_name)
+        stmt = select(*record_columns(t, cls)).where(in_keys(db.dialect, t.c[key]))
+        return stmt.where(in_runs(db.dialect, t.c.run_id)) if scoped else stmt
+
+    return _records(cls, await fetch_scoped(db, f"{table_name}/{key}/", build, keys), db.epoch)
+
+
 async def runs_by_id(db: DbSession, ids: Sequence[str]) -> list[R.RunRecord]:
-    return await _by_key(db, R.RunRecord, "runs", "run_id", ids)
+    return await _by_id_in_scope(db, R.RunRecord, "runs", "run_id", ids)
 
 
 async def nodes_by_key(db: DbSession, keys: Sequence[tuple[str, str]]) -> list[R.NodeRecord]:
     """Nodes are keyed per run: (run_id, node_id)."""
+    scoped = db.allowed_runs is not None
+
     def build() -> Select[Any]:
         t = db.tables.nodes
-        return select(*record_columns(t, R.NodeRecord)).where(in_pairs(db.dialect, t.c.run_id, t.c.node_id))
+        stmt = select(*record_columns(t, R.NodeRecord)).where(in_pairs(db.dialect, t.c.run_id, t.c.node_id))
+        return stmt.where(in_runs(db.dialect, t.c.run_id)) if scoped else stmt
 
-    statement = prepared(db, "nodes/key", build, pair_names(db.dialect))
-    return _records(R.NodeRecord, await db.fetch(statement, pair_set(db.dialect, keys)), db.epoch)
+    values = pair_set(db.dialect, keys)
+    names = pair_names(db.dialect)
+    if db.allowed_runs is not None:
+        values["runs"] = key_set(db.dialect, sorted(db.allowed_runs))
+        names = (*names, "runs")
+    statement = prepared(db, ("nodes/key", scoped), build, names)
+    return _records(R.NodeRecord, await db.fetch(statement, values), db.epoch)
 
 
 async def nodes_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.NodeRecord]:
@@ -99,15 +118,15 @@ async def edges_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.EdgeRec
 
 
 async def edges_by_id(db: DbSession, ids: Sequence[str]) -> list[R.EdgeRecord]:
-    return await _by_key(db, R.EdgeRecord, "edges", "edge_id", ids)
+    return await _by_id_in_scope(db, R.EdgeRecord, "edges", "edge_id", ids)
 
 
 async def rows_by_id(db: DbSession, ids: Sequence[str]) -> list[R.RowRecord]:
-    return await _by_key(db, R.RowRecord, "rows", "row_id", ids)
+    return await _by_id_in_scope(db, R.RowRecord, "rows", "row_id", ids)
 
 
 async def tokens_by_id(db: DbSession, ids: Sequence[str]) -> list[R.TokenRecord]:
-    return await _by_key(db, R.TokenRecord, "tokens", "token_id", ids)
+    return await _by_id_in_scope(db, R.TokenRecord, "tokens", "token_id", ids)
 
 
 async def tokens_of_rows(db: DbSession, row_ids: Sequence[str]) -> list[R.TokenRecord]:
@@ -175,11 +194,22 @@ async def node_states_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list
 
 
 async def node_states_by_id(db: DbSession, ids: Sequence[str]) -> list[R.NodeStateRecord]:
-    return await _by_key(db, R.NodeStateRecord, "node_states", "state_id", ids)
+    return await _by_id_in_scope(db, R.NodeStateRecord, "node_states", "state_id", ids)
 
 
 async def calls_by_id(db: DbSession, ids: Sequence[str]) -> list[R.CallRecord]:
-    return await _by_key(db, R.CallRecord, "calls", "call_id", ids)
+    """Calls by id; a scoped caller's only those whose state or operation is in its runs."""
+    def build(scoped: bool) -> Select[Any]:
+        c = db.tables.calls
+        stmt = select(*record_columns(c, R.CallRecord)).where(in_keys(db.dialect, c.c.call_id))
+        if not scoped:
+            return stmt
+        s, op = db.tables.node_states, db.tables.operations
+        return stmt.where(or_(
+            exists().where(s.c.state_id == c.c.state_id, in_runs(db.dialect, s.c.run_id)),
+            exists().where(op.c.operation_id == c.c.operation_id, in_runs(db.dialect, op.c.run_id))))
+
+    return _records(R.CallRecord, await fetch_scoped(db, "calls/call_id/", build, ids), db.epoch)
 
 
 async def calls_of_states(db: DbSession, state_ids: Sequence[str]) -> list[R.CallRecord]:
@@ -223,7 +253,7 @@ async def routing_events_of_tokens(db: DbSession, token_ids: Sequence[str]) -> l
 
 
 async def operations_by_id(db: DbSession, ids: Sequence[str]) -> list[R.OperationRecord]:
-    return await _by_key(db, R.OperationRecord, "operations", "operation_id", ids)
+    return await _by_id_in_scope(db, R.OperationRecord, "operations", "operation_id", ids)
 
 
 async def operations_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.OperationRecord]:
@@ -232,7 +262,7 @@ async def operations_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.Op
 
 
 async def batches_by_id(db: DbSession, ids: Sequence[str]) -> list[R.BatchRecord]:
-    return await _by_key(db, R.BatchRecord, "batches", "batch_id", ids)
+    return await _by_id_in_scope(db, R.BatchRecord, "batches", "batch_id", ids)
 
 
 async def batch_members_of_batches(db: DbSession, batch_ids: Sequence[str]) -> list[R.BatchMemberRecord]:
@@ -409,15 +439,17 @@ async def terminal_outcomes_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
 
     explain() by row resolves its token from these, like ELSPETH's get_token_outcomes_for_row.
     """
-    def build() -> Select[Any]:
+    def build(scoped: bool) -> Select[Any]:
         o, tok = db.tables.token_outcomes, db.tables.tokens
         terminal = o.c.completed == 1 if db.epoch >= 29 else o.c.is_terminal == 1
-        return (select(tok.c.row_id, o.c.token_id, o.c.sink_name)
+        stmt = (select(tok.c.row_id, o.c.token_id, o.c.sink_name)
                 .select_from(o.join(tok, tok.c.token_id == o.c.token_id))
-                .where(in_keys(db.dialect, tok.c.row_id)).where(terminal)
-                .order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id))
+                .where(in_keys(db.dialect, tok.c.row_id)).where(terminal))
+        if scoped:  # AMBIGUOUS_LINEAGE's candidates never name a token of another run
+            stmt = stmt.where(in_runs(db.dialect, tok.c.run_id))
+        return stmt.order_by(tok.c.row_id, o.c.recorded_at, o.c.token_id)
 
-    rows = await fetch_by_keys(db, "terminal_outcomes_of_rows", build, row_ids)
+    rows = await fetch_scoped(db, "terminal_outcomes_of_rows", build, row_ids)
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -444,16 +476,24 @@ async def edge_token_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple
         parent_end = (select(ps.c.node_id).select_from(ps.join(tp, tp.c.parent_token_id == ps.c.token_id))
                       .where(tp.c.token_id == seq.c.token_id, tp.c.ordinal == 0)
                       .order_by(ps.c.step_index.desc(), ps.c.attempt.desc()).limit(1).scalar_subquery())
-        steps = select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
-                       func.coalesce(seq.c.prev_node, parent_end).label("from_node")).subquery()
-        crossed = (select(e.c.run_id, e.c.edge_id, func.count(func.distinct(steps.c.token_id)).label("n"))
-                   .select_from(steps.join(e, and_(e.c.run_id == steps.c.run_id,
-                                                   e.c.from_node_id == steps.c.from_node,
-                                                   e.c.to_node_id == steps.c.node_id)))
-                   .where(steps.c.from_node != steps.c.node_id)
-                   .where(~exists().where(re_.c.edge_id == e.c.edge_id))
-                   .group_by(e.c.run_id, e.c.edge_id))
+        # Materialized: `from_node` is used three times below, and a flattened subquery would
+        # evaluate its correlated parent lookup each time.
+        steps = (select(seq.c.run_id, seq.c.token_id, seq.c.node_id,
+                        func.coalesce(seq.c.prev_node, parent_end).label("from_node"))
+                 .cte("steps").prefix_with("MATERIALIZED"))
+        # Grouped by node pair first (an aggregate subquery is never flattened into the join):
+        # the join with edges and the routed-edge test then run once per pair, not once per
+        # node state (routing_events has no index on edge_id: per state, that was a scan each).
+        pairs = (select(steps.c.run_id, steps.c.from_node, steps.c.node_id,
+                        func.count(func.distinct(steps.c.token_id)).label("n"))
+                 .where(steps.c.from_node != steps.c.node_id)
+                 .group_by(steps.c.run_id, steps.c.from_node, steps.c.node_id).subquery())
+        crossed = (select(e.c.run_id, e.c.edge_id, pairs.c.n)
+                   .select_from(pairs.join(e, and_(e.c.run_id == pairs.c.run_id,
+                                                   e.c.from_node_id == pairs.c.from_node,
+                                                   e.c.to_node_id == pairs.c.node_id)))
+                   .where(~exists().where(re_.c.edge_id == e.c.edge_id)))
         return union_all(routed, crossed)
 
-    rows = await fetch_by_keys(db, "edge_token_counts", build, run_ids)
+    rows = await db.fetch_heavy(prepared(db, "edge_token_counts", build), {"keys": key_set(db.dialect, run_ids)})
     return [(r[0], r[1], int(r[2])) for r in rows]

@@ -109,8 +109,12 @@ class StatementTracer(Protocol):
 
 class DbSession:
     def __init__(self, landscape: Landscape, *, timeout_s: float | None = None,
-                 tracer: StatementTracer | None = None) -> None:
+                 tracer: StatementTracer | None = None,
+                 allowed_runs: frozenset[str] | None = None) -> None:
         self.landscape = landscape
+        # The caller's runs (None: all). Lookups by id apply it in their SQL (`_statements.
+        # fetch_scoped`), so what another run holds is never read, counted or timed.
+        self.allowed_runs = allowed_runs
         self._tracer = tracer
         self.tables = landscape.tables
         self.epoch = landscape.epoch
@@ -192,6 +196,17 @@ class DbSession:
         """Run a prepared SELECT with `values` for its dynamic parameters; return its raw rows."""
         return await self._run(self._execute_prepared, prepared, prepared.parameters(values))
 
+    async def fetch_heavy(self, prepared: Prepared, values: Mapping[str, Any]) -> Sequence[Any]:
+        """`fetch` for a statement that scans a whole run: never on the event loop's thread
+        (not even for the inline budget), and only `HEAVY_STATEMENTS` at a time.
+
+        A request waiting for its turn gives back the connection it holds first: ten waiting
+        requests each holding one would otherwise drain the pool for everyone else."""
+        if self._holding:
+            await self.release()
+        async with self.landscape.heavy:
+            return await self._run(self._execute_off_loop, prepared, prepared.parameters(values))
+
     async def _run(self, execute: Any, *args: Any) -> Sequence[Any]:
         if self._tracer is None:
             return await self._run_untraced(execute, *args)
@@ -225,6 +240,7 @@ class DbSession:
         finally:
             self.db_seconds += time.perf_counter() - started
         self.rows += len(rows)
+        self.landscape.activity.answered_at = time.monotonic()
         return rows
 
     async def _execute(self, conn: AsyncConnection, statement: Executable,
@@ -247,9 +263,17 @@ class DbSession:
         rows = self._try_inline(conn, sqlite_conn, prepared.sql, parameters, remaining)
         if rows is None:
             # Slow, or a writer holds a lock: finish on aiosqlite's thread, where waiting for
-            # the lock (up to the busy timeout) or scanning leaves the event loop free.
+            # the lock (up to the busy timeout) or scanning leaves the event loop free. With
+            # the time the inline attempt used taken off: the deadline is the request's.
+            remaining = self.remaining()
+            if remaining is not None and remaining <= 0:
+                raise QueryTimeout(_TIMEOUT_MESSAGE)
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
         return rows
+
+    async def _execute_off_loop(self, conn: AsyncConnection, prepared: Prepared,
+                                parameters: tuple[Any, ...], remaining: float | None) -> Sequence[Any]:
+        return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
 
     def _try_inline(self, conn: AsyncConnection, sqlite_conn: Any, sql: str,
                     parameters: tuple[Any, ...], remaining: float | None) -> list[Any] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
 
+from .._caches import PLAN_CACHE_BYTES, ByteLRU, node_weight
 from .bulk import Bulk, bulk_for
 from .leaves import Coercer, fast_coercer
 
@@ -205,27 +205,28 @@ def is_undefined(value: Any) -> bool:
 # Plans shared by requests. The parse cache hands every request of the same query text the same
 # AST, so (object type, the AST nodes of each response key) names the same plan; the entry keeps
 # its nodes alive, so their ids cannot be reused while it is cached. Arguments are the only part
-# that depends on the request (its variables): they are coerced again for each request.
-_SHARED: OrderedDict[tuple[Any, ...], ObjectPlan] = OrderedDict()
-MAX_SHARED_PLANS = 512
+# that depends on the request (its variables): they are coerced again for each request. Bounded
+# by bytes: a plan keeps its document alive, weighed by the document's text (_caches.py).
+_SHARED: ByteLRU[ObjectPlan] = ByteLRU(PLAN_CACHE_BYTES)
 
 
 def shared_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
                 strawberry_schema: Any) -> ObjectPlan:
     key_parts = []
+    weight: int | None = 0
     for name, details in grouped.items():
         if any(d.fragment_variable_values is not None for d in details):
             return build_plan(executor, object_type, grouped, strawberry_schema)
         key_parts.append((name, tuple(id(d.node) for d in details)))
+        if weight is not None:
+            weight = node_weight(details[0].node)
+    if weight is None:  # a document too long to cache: planned for this request only
+        return build_plan(executor, object_type, grouped, strawberry_schema)
     key = (object_type, tuple(key_parts))
     plan = _SHARED.get(key)
     if plan is None:
         plan = build_plan(executor, object_type, grouped, strawberry_schema)
-        _SHARED[key] = plan
-        if len(_SHARED) > MAX_SHARED_PLANS:
-            _SHARED.popitem(last=False)
-    else:
-        _SHARED.move_to_end(key)
+        _SHARED.put(key, plan, weight)
     if not plan.has_arguments:
         return plan
     return _with_arguments(plan, executor)

@@ -10,8 +10,13 @@ PayloadKey = tuple[str | None, str | None]
 
 
 class PayloadByRefLoader(DataLoader):  # type: ignore[type-arg]
+    """Loads are batched but not cached: every occurrence of a payload in the response carries
+    its bytes, so each is charged to the response's byte budget (`read_many` still reads a ref
+    that repeats in a batch only once). With a cache, 216 rows sharing one 5 MiB payload were
+    charged 5 MiB and sent 216 times that."""
+
     def __init__(self, store: PayloadStore, budget: ByteBudget) -> None:
-        super().__init__()
+        super().__init__(cache=False)
         self.store = store
         self.budget = budget
         self.bytes_served = 0

@@ -29,8 +29,8 @@ async def explain(ctx: Context, run_id: str, token_id: str | None, row_id: str |
         raise BadArgument("rowId", "give either tokenId or rowId, not both")
     if sink is not None and row_id is None:
         raise BadArgument("sink", "only disambiguates a rowId")
-    run = await ctx.loaders.run_by_id.load(run_id)
-    if run is None or not T.visible(ctx, run_id):
+    # Visibility first: a run the caller cannot see is not even looked up.
+    if not T.visible(ctx, run_id) or await ctx.loaders.run_by_id.load(run_id) is None:
         return None
     if token_id is None:
         assert row_id is not None
@@ -71,13 +71,14 @@ async def explain_many(ctx: Context, run_id: str, token_ids: list[str]) -> list[
     if len(token_ids) > ctx.settings.max_explain_batch:
         raise BadArgument("tokenIds", f"{len(token_ids)} ids exceed the maximum of "
                                       f"{ctx.settings.max_explain_batch}")
-    run = await ctx.loaders.run_by_id.load(run_id)
-    if run is None or not T.visible(ctx, run_id):
+    if not T.visible(ctx, run_id) or await ctx.loaders.run_by_id.load(run_id) is None:
         return [None] * len(token_ids)
+    # Scoped callers' lookups never return a token of a run they cannot see (db/_keys.in_runs),
+    # so RUN_MISMATCH below only ever names a visible run.
     found = await ctx.loaders.token_by_id.load_many(token_ids)
     result: list[Explanation | None] = []
     for tok in found:
-        if tok is None:
+        if tok is None or not T.visible(ctx, tok.run_id):
             result.append(None)
         else:
             T.check_run("Token", tok.token_id, tok.run_id, run_id)

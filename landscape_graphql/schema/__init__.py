@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
-from strawberry.extensions import ValidationCache
 
+from .._caches import BoundedValidationCache
 from ..error_masking import ClientFacingError, MaskingSchema, introspection_extensions
 from ..execution import executor_class
 from ..limits import QueryLimitsExtension
 from ..settings import Settings
 from .query import NODE_TYPES, Query
 
-# Bounded: a client sending endless distinct queries cannot grow it without limit. (Parsed
-# documents are cached, also bounded, by the query-limits extension, which parses with its
-# token limit; Strawberry's ParserCache would parse before it.)
-CACHE_SIZE = 512
+# Validation results are cached bounded by bytes (_caches.py). Parsed documents are cached,
+# also by bytes, by the query-limits extension, which parses with its token limit;
+# Strawberry's ParserCache would parse before it.
 
 
 def _client_facing(error: BaseException) -> bool:
@@ -29,7 +28,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=NODE_TYPES,
         extensions=[
             QueryLimitsExtension.factory(settings.limits),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            BoundedValidationCache,
             *introspection_extensions(settings.introspection),
         ],
         hide_suggestions=not settings.introspection,

@@ -276,3 +276,42 @@ def test_corrupt_file_while_serving_gives_a_clear_error_and_the_server_stays_up(
     assert codes and codes <= {"DATABASE_UNAVAILABLE", "AUDIT_INTEGRITY"}, body.get("errors")
     assert "Traceback" not in str(body) and "SELECT" not in str(body)
     assert httpx.get(f"{url}/livez").status_code == 200
+
+
+@pytest.mark.parametrize("timeout_s", [0.5, 1.5])
+async def test_a_slow_prepared_statement_answers_at_the_deadline_not_later(tmp_path: Path, timeout_s: float) -> None:
+    # Prepared statements start on the loop's thread with an inline budget, then rerun on
+    # aiosqlite's: the rerun must get what is left of the deadline, not the whole of it again.
+    from landscape_graphql.db.session import prepare
+    db = _copy(tmp_path, "llm-calls")
+    landscape = await open_landscape(str(db), EngineOptions(pool_size=1))
+    try:
+        statement = prepare(text(SLOW_SQL), landscape.engine.dialect, ())
+        session = DbSession(landscape, timeout_s=timeout_s)
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout):
+            await session.fetch(statement, {})
+        late = time.monotonic() - started - timeout_s
+        assert late < 0.1, f"answered {late:.3f} s after the deadline"
+    finally:
+        await landscape.dispose()
+
+
+async def test_readyz_answers_at_once_while_every_pool_connection_is_busy(tmp_path: Path) -> None:
+    db = _copy(tmp_path)
+    landscape = await open_landscape(str(db), EngineOptions(pool_size=1, pool_timeout_s=3))
+    app = create_app(AppConfig(database=str(db)), landscape=landscape)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.post("/graphql", json={"query": "{ runs { totalCount } }"})).status_code == 200
+            held = await landscape.engine.connect().start()  # the pool's only connection, busy
+            try:
+                started = time.monotonic()
+                ready = await client.get("/readyz")
+                waited = time.monotonic() - started
+            finally:
+                await held.close()
+        assert ready.status_code == 200, ready.text
+        assert waited < 1.0, f"/readyz waited {waited:.2f} s for a pool connection"
+    finally:
+        await landscape.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from landscape_graphql.app import AppConfig, create_app
-from landscape_graphql.db.engine import open_landscape
+from landscape_graphql.db.engine import EngineOptions, open_landscape
 from landscape_graphql.db.session import DbSession
 from landscape_graphql.errors import QueryTimeout
 from tests.conftest import PG_DUMP, truth
@@ -53,6 +53,20 @@ async def test_a_slow_statement_is_cancelled_at_the_deadline(pg_databases: dict[
         assert active == 0, "the statement must be cancelled on the server, not abandoned"
         rows = await DbSession(landscape, timeout_s=5).all(text("SELECT count(*) FROM runs"))
         assert rows[0][0] == 1
+    finally:
+        await landscape.dispose()
+
+
+async def test_statement_timeout_is_a_backstop_for_the_servers_sessions(pg_databases: dict[Any, str]) -> None:
+    # No client-side deadline at all (timeout_s=None): the server's own statement_timeout stops it.
+    landscape = await open_landscape(pg_databases[PG_DUMP], EngineOptions(statement_timeout_s=0.5))
+    try:
+        async with landscape.engine.connect() as conn:
+            assert (await conn.execute(text("SHOW statement_timeout"))).scalar_one() == "500ms"
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout):
+            await DbSession(landscape, timeout_s=None).all(text("SELECT pg_sleep(20)"))
+        assert time.monotonic() - started < 5
     finally:
         await landscape.dispose()
 

@@ -140,6 +140,63 @@ async def test_aliases_in_fragments_count() -> None:
     )
 
 
+async def test_aliases_count_once_per_fragment_spread_as_executed() -> None:
+    # 29 aliases in one fragment, spread under four different fields: 4 + 4 x 29 run.
+    fragment = "fragment F on Token { " + " ".join(f"x{i}: tokenId" for i in range(29)) + " }"
+    query = "{ " + " ".join(f'a{i}: token(tokenId: "t") {{ ...F }}' for i in range(4)) + " } " + fragment
+    await assert_refused(
+        query, "aliases", 120, 30, "Query alias count 120 exceeds the maximum of 30 (limit: aliases)"
+    )
+
+
+async def test_a_fragment_spread_twice_into_one_selection_set_counts_once() -> None:
+    fragment = "fragment F on Token { " + " ".join(f"x{i}: tokenId" for i in range(29)) + " }"
+    result, _ = await run(limited_schema(), '{ token(tokenId: "t") { ...F ...F } } ' + fragment)
+    assert result.errors is None
+
+
+async def test_directives_count_once_per_fragment_spread() -> None:
+    fragment = "fragment F on Token { tokenId @include(if: true) }"
+    query = "{ " + " ".join(f'a{i}: token(tokenId: "t") {{ ...F }}' for i in range(3)) + " } " + fragment
+    await assert_refused(
+        query, "directives", 3, 2, "Query directive count 3 exceeds the maximum of 2 (limit: directives)",
+        limits=QueryLimits(max_directives=2),
+    )
+
+
+async def test_two_operations_without_an_operation_name_are_an_error() -> None:
+    query = "query A { hello } query B { hello }"
+    result, calls = await run(limited_schema(), query)
+    assert calls == 0 and result.data is None
+    (error,) = result.errors
+    assert error.message == "Must provide operation name if query contains multiple operations."
+    assert error.extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    result, calls = await run(limited_schema(), query, operation_name="B")
+    assert result.errors is None and calls == 1
+
+
+async def test_a_wide_selection_set_is_refused_before_validation() -> None:
+    # The adversarial document: 1,200 same-named fields with sub-selections, quadratic to validate.
+    query = '{ token(tokenId: "t") { ' + " ".join("children { tokenId }" for _ in range(1200)) + " } }"
+    await assert_refused(
+        query, "selections", 201, 200,
+        "Query selection set size over 201 exceeds the maximum of 200 (limit: selections)")
+    # Through fragments too: four spreads of a 60-field fragment under one field.
+    fragments = " ".join(f"fragment F{i} on Token {{ " + " ".join(f"c{i}_{j}: tokenId" for j in range(60)) + " }"
+                         for i in range(4))
+    spread = '{ token(tokenId: "t") { ' + " ".join(f"...F{i}" for i in range(4)) + " } } " + fragments
+    await assert_refused(
+        spread, "selections", 240, 200,
+        "Query selection set size over 240 exceeds the maximum of 200 (limit: selections)",
+        limits=QueryLimits(max_aliases=1000))
+
+
+async def test_a_selection_set_at_the_limit_runs() -> None:
+    query = '{ token(tokenId: "t") { ' + " ".join("tokenId" for _ in range(200)) + " } }"
+    result, _ = await run(limited_schema(), query)
+    assert result.errors is None
+
+
 async def test_aliases_at_limit_run() -> None:
     query = '{ token(tokenId: "t") { ' + " ".join(f"x{i}: tokenId" for i in range(30)) + " } }"
     result, calls = await run(limited_schema(), query)
@@ -547,9 +604,11 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(limits_module, "_estimate", counting)
-    monkeypatch.setattr(limits_module, "_estimates", limits_module.OrderedDict())
-    schema = limited_schema()
     query = "query ($n: Int) { runs(first: $n) { edges { cursor } } }"
+    # Room for about ten entries of this query.
+    small = limits_module.ByteLRU(10 * (limits_module.text_weight(len(query)) + 20))
+    monkeypatch.setattr(limits_module, "_estimates", small)
+    schema = limited_schema()
     estimates = []
     for n in (4, 4, 7, 4):
         result, _ = await run(schema, query, {"n": n})
@@ -570,9 +629,9 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
         result, calls = await run(schema, query, {"n": 501})
         assert calls == 0 and result.errors[0].extensions["code"] == "QUERY_LIMIT"
     assert walks == 5
-    for n in range(limits_module._ESTIMATE_CACHE_SIZE + 50):
+    for n in range(50):
         await run(schema, query, {"n": n % 400 + 1, "pad": n})
-    assert len(limits_module._estimates) == limits_module._ESTIMATE_CACHE_SIZE
+    assert small.bytes <= small.max_bytes and 5 <= len(small) <= 10
 
 
 async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variables_never_set_one(
@@ -588,7 +647,7 @@ async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variable
         return real(*args, **kwargs)
 
     monkeypatch.setattr(limits_module, "_estimate", counting)
-    monkeypatch.setattr(limits_module, "_estimates", limits_module.OrderedDict())
+    monkeypatch.setattr(limits_module, "_estimates", limits_module.ByteLRU(limits_module.ESTIMATE_CACHE_BYTES))
     schema = limited_schema()
     query = "query ($t: String!, $n: Int) { token(tokenId: $t) { tokenId } runs(first: $n) { edges { cursor } } }"
     estimates = set()
