@@ -41,6 +41,9 @@ def test_the_listening_socket_is_tcp_so_asyncio_disables_nagle() -> None:
         sock.close()
 
 
+_UNDER_STALL_MS = 30  # the delayed-ACK stall costs >= 40 ms a request
+
+
 def _median_ms(conn: http.client.HTTPConnection, method: str, path: str, body: str | None) -> float:
     headers = {"Content-Type": "application/json"} if body else {}
     times = []
@@ -56,7 +59,12 @@ def _median_ms(conn: http.client.HTTPConnection, method: str, path: str, body: s
 
 @pytest.mark.parametrize(("workers", "loop"), [("1", "auto"), ("2", "auto"), ("2", "asyncio")])
 def test_requests_on_one_kept_alive_connection_are_fast(db: str, workers: str, loop: str) -> None:
-    """20 sequential requests on one connection: ~0.5-3 ms each; the Nagle stall made it 44 ms."""
+    """20 sequential requests on one connection: ~0.5-3 ms each; the Nagle stall made it 44 ms.
+
+    The stall is the peer's delayed-ACK timer (40 ms on Linux), so it adds 40 ms or more to every
+    request: a bound well under that catches it, while leaving room for a machine busy with other
+    jobs (19.8 ms was seen at a load average of 8.5 on two cores, with no stall).
+    """
     with serve(db, "--workers", workers, "--loop", loop) as server:
         conn = server.connection()
         try:
@@ -64,8 +72,8 @@ def test_requests_on_one_kept_alive_connection_are_fast(db: str, workers: str, l
             graphql = _median_ms(conn, "POST", "/graphql", SMALL_QUERY)
         finally:
             conn.close()
-    assert livez < 10, f"/livez median {livez:.1f} ms on one connection"
-    assert graphql < 10, f"GraphQL median {graphql:.1f} ms on one connection"
+    assert livez < _UNDER_STALL_MS, f"/livez median {livez:.1f} ms on one connection"
+    assert graphql < _UNDER_STALL_MS, f"GraphQL median {graphql:.1f} ms on one connection"
 
 
 def _requests_total(metrics: bytes) -> float:
