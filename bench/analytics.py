@@ -46,7 +46,8 @@ async def _run(db: str, payloads: Path | None, n: int, repeat: int,
                 extra = {"payload_store": PayloadStore((payloads,)), "payload_budget": ByteBudget()}
             ctx = Context.create(ls, settings, **extra)
             started = time.perf_counter()
-            result = await schema.execute(RUNS_QUERY, variable_values={"n": n}, context_value=ctx)
+            async with ctx.held_connections():  # as the app's request path does
+                result = await schema.execute(RUNS_QUERY, variable_values={"n": n}, context_value=ctx)
             elapsed = time.perf_counter() - started
             assert not result.errors, result.errors
             assert result.data is not None

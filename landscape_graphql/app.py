@@ -264,8 +264,9 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         if parsed is not None:
             ctx.extras["parsed"] = (query, parsed)
         try:
-            result = await schema.execute(query, variable_values=variables, context_value=ctx,
-                                          operation_name=operation_name)
+            async with ctx.held_connections():
+                result = await schema.execute(query, variable_values=variables, context_value=ctx,
+                                              operation_name=operation_name)
         except CannotGetOperationTypeError:
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.

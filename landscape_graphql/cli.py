@@ -198,7 +198,7 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
             tune_garbage_collector()
             run_single(app, sock, args.loop, transport)
         else:
-            run_workers(build, sock, args.workers, args.loop, transport)
+            run_workers(build, sock, args.workers, "landscape_graphql.cli:worker_app", args.loop, transport)
     finally:
         sock.close()
         if provider is not None:
@@ -251,8 +251,14 @@ def _app(build: _Build, group: Any = None) -> tuple[Any, Any]:
     return create_app(config), provider
 
 
+def worker_app() -> Any:
+    """uvicorn's factory in each worker process: the app the supervisor described."""
+    from .serving import worker_build
+    return build_worker_app(worker_build())
+
+
 def build_worker_app(build: _Build) -> Any:
-    """One worker's app (serving.worker_app calls this in each worker process)."""
+    """One worker's app, from the description `run_workers` hands each worker process."""
     import contextlib
     from collections.abc import AsyncIterator
 

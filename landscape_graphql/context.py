@@ -5,6 +5,8 @@ Built fresh for each request by the app; nothing in here outlives the request.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,16 @@ class Context:
                        allowed_runs=kwargs.get("allowed_runs"))
         loaders = Loaders(db, kwargs.get("payload_store"), kwargs.get("payload_budget"))
         return cls(landscape=landscape, db=db, loaders=loaders, settings=settings, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def held_connections(self) -> AsyncIterator[None]:
+        """Execution of the request: its statements share the connections it checks out (one
+        per batch running at once, not one per statement), given back when it ends."""
+        self.db.hold()
+        try:
+            yield
+        finally:
+            await self.db.release()
 
 
 Info = strawberry.Info[Context, None]

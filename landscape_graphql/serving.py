@@ -94,12 +94,12 @@ def run_single(app: Any, sock: socket.socket, loop: str = "auto", transport: Any
     Server(_config(app, loop, transport)).run(sockets=[sock])
 
 
-def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto",
+def run_workers(build: Any, sock: socket.socket, workers: int, factory: str, loop: str = "auto",
                 transport: Any = None) -> None:
     """Serve with ``workers`` processes accepting on one socket, until SIGTERM/SIGINT.
 
     ``build`` (picklable) is handed to each worker, which makes its own app from it with
-    ``worker_app``. On a signal the supervisor raises the group's stopping flag first (every
+    ``factory`` ("module:function", reading it with `worker_build`). On a signal the supervisor raises the group's stopping flag first (every
     worker's /readyz fails at once), then each worker finishes its in-flight requests.
     """
     from uvicorn.supervisors import Multiprocess
@@ -120,7 +120,7 @@ def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto
             super().handle_term()
 
     try:
-        config = _config("landscape_graphql.serving:worker_app", loop, transport, factory=True, workers=workers)
+        config = _config(factory, loop, transport, factory=True, workers=workers)
         Supervisor(config, sockets=[sock]).run()
     finally:
         for key, value in saved.items():
@@ -131,8 +131,6 @@ def run_workers(build: Any, sock: socket.socket, workers: int, loop: str = "auto
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def worker_app() -> Any:
-    """uvicorn's factory in each worker process: the app from the supervisor's description."""
-    from .cli import build_worker_app
-    build = pickle.loads(base64.b64decode(os.environ[_BUILD_ENV]))
-    return build_worker_app(build)
+def worker_build() -> Any:
+    """In a worker process: the description of the app that `run_workers` was given."""
+    return pickle.loads(base64.b64decode(os.environ[_BUILD_ENV]))

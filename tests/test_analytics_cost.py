@@ -141,7 +141,7 @@ async def test_bad_list_sizes_are_refused(apis: dict[tuple[int, str], Api]) -> N
 
 
 async def test_fast_execution_answers_as_stock(apis: dict[tuple[int, str], Api]) -> None:
-    """The analytics fields have no bulk entry: the fast path calls their resolvers."""
+    """The analytics fields declare no relation: the fast path calls their resolvers."""
     for key in [(2, "examples-multirun"), (29, "llm-calls"), (29, "fork-coalesce")]:
         landscape = apis[key].landscape
         fast = Api(landscape, Settings(fast_execution=True), payload_roots=(payload_dir(*key),))

@@ -20,6 +20,7 @@ from typing import Any
 
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 
+from .leaves import enum_of, kind_of
 from .plans import PLAIN, TYPENAME, ObjectPlan
 
 __all__ = ["Fallback", "compile_builder"]
@@ -91,7 +92,7 @@ def _compile(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
         if field.kind != PLAIN or not field.is_leaf:
             items.append(f"{key}: None")
             continue
-        kind = getattr(field.leaf, "kind", None)
+        kind = kind_of(field.leaf)
         if kind is None:
             return None
         attribute = field.strawberry_field.python_name
@@ -100,11 +101,11 @@ def _compile(plan: ObjectPlan) -> Callable[[Any], dict[str, Any]] | None:
         else:
             namespace[f"_g{i}"] = field.getter
             lines.append(f"    v{i} = _g{i}(s)")
-        if kind == "enum":
-            namespace[f"_K{i}"] = field.leaf.enum  # type: ignore[union-attr]
-            namespace[f"_N{i}"] = field.leaf.names  # type: ignore[union-attr]
+        if kind == "enum" and field.leaf is not None:
+            namespace[f"_K{i}"], namespace[f"_N{i}"] = enum_of(field.leaf)
         lines += _check(kind, i, field.nullable)
         items.append(f"{key}: v{i}")
     source = "def build(s):\n" + "\n".join(lines) + "\n    return {" + ", ".join(items) + "}\n"
     exec(source, namespace)
-    return namespace["build"]  # type: ignore[no-any-return]
+    build: Callable[[Any], dict[str, Any]] = namespace["build"]
+    return build

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
@@ -28,7 +29,7 @@ from graphql import (
 )
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 
-__all__ = ["MISS", "Coercer", "fast_coercer"]
+__all__ = ["MISS", "Coercer", "enum_of", "fast_coercer", "kind_of"]
 
 
 class _Miss:
@@ -71,12 +72,21 @@ def _isoformat(value: Any) -> Any:
     return value.isoformat() if type(value) is datetime else MISS
 
 
-# What each shortcut checks, for the compiled object builders (see builders.py).
-_string.kind = "str"  # type: ignore[attr-defined]
-_int.kind = "int"  # type: ignore[attr-defined]
-_float.kind = "float"  # type: ignore[attr-defined]
-_boolean.kind = "bool"  # type: ignore[attr-defined]
-_isoformat.kind = "datetime"  # type: ignore[attr-defined]
+# What each shortcut checks, for the compiled object builders (see builders.py); an enum's
+# shortcut also gives its enum class and member names. Weak: enum shortcuts are built per type.
+_KINDS: weakref.WeakKeyDictionary[Coercer, str] = weakref.WeakKeyDictionary()
+_KINDS.update([(_string, "str"), (_int, "int"), (_float, "float"), (_boolean, "bool"), (_isoformat, "datetime")])
+_ENUMS: weakref.WeakKeyDictionary[Coercer, tuple[type[Enum], dict[Enum, Any]]] = weakref.WeakKeyDictionary()
+
+
+def kind_of(coercer: Coercer | None) -> str | None:
+    """What a shortcut checks ("str", "int", "float", "bool", "datetime", "enum"), if known."""
+    return None if coercer is None else _KINDS.get(coercer)
+
+
+def enum_of(coercer: Coercer) -> tuple[type[Enum], dict[Enum, Any]]:
+    """An enum shortcut's enum class and its members' output names."""
+    return _ENUMS[coercer]
 
 
 # The built-in scalars' coercers, by the functions they stand in for.
@@ -113,9 +123,8 @@ def _enum_coercer(enum_type: GraphQLEnumType) -> Coercer | None:
             return names[value]
         return MISS
 
-    coerce.kind = "enum"  # type: ignore[attr-defined]
-    coerce.names = names  # type: ignore[attr-defined]
-    coerce.enum = wrapped  # type: ignore[attr-defined]
+    _KINDS[coerce] = "enum"
+    _ENUMS[coerce] = (wrapped, names)
     return coerce
 
 

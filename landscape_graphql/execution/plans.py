@@ -33,8 +33,8 @@ from graphql.pyutils import Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
 
 from .._caches import PLAN_CACHE_BYTES, ByteLRU, node_weight
-from .bulk import Bulk, bulk_for
 from .leaves import Coercer, fast_coercer
+from .relations import Relation, relation_of
 
 __all__ = ["PLAIN", "RESOLVE", "TYPENAME", "FieldPlan", "ObjectPlan", "build_plan", "shared_plan"]
 
@@ -43,6 +43,10 @@ PLAIN = 1
 RESOLVE = 2
 
 _STRAWBERRY_BACKREF = "strawberry-definition"
+
+
+def _unplanned(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("a field plan calls only what its kind planned")
 
 
 @dataclass(slots=True)
@@ -56,12 +60,12 @@ class FieldPlan:
     nullable: bool
     nodes: list[Any]  # the field's AST nodes, for errors and infos
     # PLAIN: reads the attribute; `leaf` is the fast coercer of a (non-list) leaf, if any.
-    getter: Callable[[Any], Any] | None = None
+    getter: Callable[[Any], Any] = _unplanned
     leaf: Coercer | None = None
     is_leaf: bool = False
     # RESOLVE: the resolver, and its arguments when they are the same for every object
     # (`args` None means: coerce them per object, as graphql-core does, errors included).
-    resolve: Callable[..., Any] | None = None
+    resolve: Callable[..., Any] = _unplanned
     args: dict[str, Any] | None = None
     # A Strawberry resolver taking only parent/root/self and info: called directly.
     direct: Callable[..., Any] | None = None
@@ -69,8 +73,8 @@ class FieldPlan:
     direct_parent: str | None = None
     direct_info: str | None = None
     strawberry_field: Any = None
-    # Resolved for a whole list of parents at once (see bulk.py).
-    bulk: Bulk | None = None
+    # The field's relation declaration: resolved for a whole list of parents at once.
+    relation: Relation[Any, Any, Any] | None = None
     has_arguments: bool = False
     # A list of objects of one type ([T], [T!]!, ...): its item type and the object type.
     list_item_type: GraphQLOutputType | None = None
@@ -186,7 +190,7 @@ def build_plan(executor: Any, object_type: GraphQLObjectType, grouped: Any,
             if direct is not None:
                 plan.direct, plan.direct_self, plan.direct_parent, plan.direct_info = direct
                 plan.strawberry_field = strawberry_field
-                plan.bulk = bulk_for(object_type.name, field_name, plan.direct)
+                plan.relation = relation_of(getattr(strawberry_field, "metadata", None))
         if is_leaf and not is_list_type(inner):
             plan.leaf = fast_coercer(named)
         fields.append(plan)

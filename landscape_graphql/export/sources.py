@@ -34,8 +34,8 @@ from graphql import (
     parse,
 )
 
+from ..canonical import canonical
 from ..db.export import ExportCursor, export_page, json_record
-from .canonical import canonical
 from .manifest import ExportError
 
 Records = list[tuple[bytes, dict[str, Any] | None]]
@@ -106,7 +106,8 @@ class InProcessExecutor:
         if self.payload_roots:
             extra = {"payload_store": PayloadStore(self.payload_roots), "payload_budget": ByteBudget()}
         context = Context.create(self.landscape, self.settings, **extra)
-        result = await self.schema.execute(query, variable_values=variables, context_value=context)
+        async with context.held_connections():
+            result = await self.schema.execute(query, variable_values=variables, context_value=context)
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = format_errors(result.errors)

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import orjson
 
+from ..canonical import Frontier, audit_path, canonical, leaf_hash, root_from_path, root_of
 from . import CHUNK_RECORDS
-from .canonical import Frontier, audit_path, canonical, leaf_hash, root_from_path, root_of
 from .formats import strip_line
 from .manifest import ExportError, VerificationFailed, check_signatures, file_digest, manifest_bytes
 from .writer import manifest_path

@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import orjson
 
+from ..canonical import Frontier, frontier_of, root_of
 from . import CHUNK_RECORDS
-from .canonical import Frontier, frontier_of, root_of
 from .formats import RecordFormat
 from .manifest import ExportError
 

@@ -8,7 +8,7 @@ fail and every other object in the response still resolves; healthy data never p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
@@ -20,7 +20,11 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
-class _KeyedLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose `load` and `load_many` are typed by its key and value types."""
+
+
+class _KeyedLoader(Loader[K, V]):
     def __init__(self, db: DbSession) -> None:
         super().__init__()
         self.db = db
@@ -31,19 +35,20 @@ class _KeyedLoader(DataLoader, Generic[K, V]):  # type: ignore[type-arg]
     def assemble(self, keys: Sequence[K], fetched: Sequence[Any]) -> list[V]:
         raise NotImplementedError
 
-    async def batch_load_fn(self, keys: list[K]) -> list[V | Exception]:
+    async def batch_load_fn(self, keys: list[K]) -> list[V]:
+        # An Exception in the list is that key's error (aiodataloader's annotation omits it).
         try:
             return list(self.assemble(keys, await self.fetch(keys)))
         except AuditIntegrityError as batch_error:
             if len(keys) == 1:
-                return [batch_error]
+                return cast("list[V]", [batch_error])
         results: list[V | Exception] = []
         for key in keys:
             try:
                 results.extend(self.assemble([key], await self.fetch([key])))
             except AuditIntegrityError as error:
                 results.append(error)
-        return results
+        return cast("list[V]", results)
 
 
 class OneByKey(_KeyedLoader[K, V | None]):

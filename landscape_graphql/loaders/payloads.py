@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from aiodataloader import DataLoader
-
 from ..payloads import ByteBudget, Payload, PayloadStore
+from ._base import Loader
 
 PayloadKey = tuple[str | None, str | None]
 
 
-class PayloadByRefLoader(DataLoader):  # type: ignore[type-arg]
+class PayloadByRefLoader(Loader[PayloadKey, Payload]):
     """Loads are batched but not cached: every occurrence of a payload in the response carries
     its bytes, so each is charged to the response's byte budget (`read_many` still reads a ref
     that repeats in a batch only once). With a cache, 216 rows sharing one 5 MiB payload were

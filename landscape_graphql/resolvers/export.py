@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..canonical import canonical
 from ..context import Context
 from ..db.export import ExportCursor, export_page
-from ..export.canonical import canonical
 from ._paging import page_request
 
 

@@ -21,7 +21,7 @@ async def token(ctx: Context, token_id: str, run_id: str | None = None) -> R.Tok
     if found is None or not visible(ctx, found.run_id):
         return None
     check_run("Token", token_id, found.run_id, run_id)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def row(ctx: Context, row_id: str, run_id: str | None = None) -> R.RowRecord | None:
@@ -29,55 +29,19 @@ async def row(ctx: Context, row_id: str, run_id: str | None = None) -> R.RowReco
     if found is None or not visible(ctx, found.run_id):
         return None
     check_run("Row", row_id, found.run_id, run_id)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
-async def parents(ctx: Context, tok: R.TokenRecord) -> list[R.TokenRecord]:
-    links = await ctx.loaders.parent_links_by_token_id.load(tok.token_id)
-    return R.check_parent_links(tok, links)
+def current_outcome(_tok: R.TokenRecord, outcomes: list[R.OutcomeRecord]) -> R.OutcomeRecord | None:
+    return R.current_outcome(outcomes)
 
 
-async def parent_links(ctx: Context, tok: R.TokenRecord) -> list[R.ParentLink]:
-    links: list[R.ParentLink] = await ctx.loaders.parent_links_by_token_id.load(tok.token_id)
-    R.check_parent_links(tok, links)
-    return links
-
-
-async def children(ctx: Context, tok: R.TokenRecord) -> list[R.TokenRecord]:
-    return R.check_children(tok, await ctx.loaders.children_by_token_id.load(tok.token_id))
-
-
-async def outcomes(ctx: Context, tok: R.TokenRecord) -> list[R.OutcomeRecord]:
-    return await ctx.loaders.outcomes_by_token_id.load(tok.token_id)  # type: ignore[no-any-return]
-
-
-async def outcome(ctx: Context, tok: R.TokenRecord) -> R.OutcomeRecord | None:
-    return R.current_outcome(await outcomes(ctx, tok))
-
-
-async def node_states(ctx: Context, tok: R.TokenRecord) -> list[R.NodeStateRecord]:
-    return await ctx.loaders.node_states_by_token_id.load(tok.token_id)  # type: ignore[no-any-return]
-
-
-async def calls(ctx: Context, tok: R.TokenRecord) -> list[R.CallRecord]:
-    return await ctx.loaders.calls_by_token_id.load(tok.token_id)  # type: ignore[no-any-return]
-
-
-async def routing_events(ctx: Context, tok: R.TokenRecord) -> list[R.RoutingEventRecord]:
-    return await ctx.loaders.routing_events_by_token_id.load(tok.token_id)  # type: ignore[no-any-return]
-
-
-async def transform_errors(ctx: Context, tok: R.TokenRecord) -> list[R.TransformErrorRecord]:
-    return await ctx.loaders.transform_errors_by_token_id.load(tok.token_id)  # type: ignore[no-any-return]
-
-
-async def member_of_batches(ctx: Context, tok: R.TokenRecord) -> list[R.BatchRecord]:
-    found = await ctx.loaders.batches_by_member_token_id.load(tok.token_id)
+def batches_of(_tok: R.TokenRecord, found: list[tuple[str, int, R.BatchRecord]]) -> list[R.BatchRecord]:
     return [batch for _, _, batch in found]
 
 
 async def produced_by_batch(ctx: Context, tok: R.TokenRecord) -> R.BatchRecord | None:
-    found: list[R.BatchRecord] = await ctx.loaders.producing_batches_by_token_id.load(tok.token_id)
+    found = await ctx.loaders.producing_batches_by_token_id.load(tok.token_id)
     if len({b.batch_id for b in found}) > 1:
         raise AuditIntegrityError(f"tokens[{tok.token_id}]",
                                   "an aggregation output is produced by one batch",

@@ -46,13 +46,13 @@ class _RunPart:
 async def _node(info: Info, run_id: str, node_id: str | None) -> R.NodeRecord | None:
     if node_id is None:
         return None
-    return await info.context.loaders.node_by_key.load((run_id, node_id))  # type: ignore[no-any-return]
+    return await info.context.loaders.node_by_key.load((run_id, node_id))
 
 
 async def _counts(info: Info, run_id: str) -> A.RunCounts:
     counts = await info.context.loaders.analytics.run_counts.load(run_id)
     assert counts is not None, "a run's counts exist whenever the run does"
-    return counts  # type: ignore[no-any-return]
+    return counts
 
 
 # -- summary --------------------------------------------------------------------------------------
@@ -118,29 +118,29 @@ class RunSummary:
     async def avg_state_duration_ms(parent: Parent[R.RunRecord], info: Info) -> float | None:
         return (await _counts(info, parent.run_id)).avg_state_duration_ms
 
-    @strawberry.field
+    @strawberry.field(graphql_type="RunCounts")
     @staticmethod
-    async def counts(parent: Parent[R.RunRecord], info: Info) -> RunCounts:
-        return await _counts(info, parent.run_id)  # type: ignore[return-value]
+    async def counts(parent: Parent[R.RunRecord], info: Info) -> A.RunCounts:
+        return await _counts(info, parent.run_id)
 
-    @strawberry.field(description="Validation and transform error records of the run.")
+    @strawberry.field(graphql_type="ErrorTotals", description="Validation and transform error records of the run.")
     @staticmethod
-    async def errors(parent: Parent[R.RunRecord], info: Info) -> ErrorTotals:
-        return await _counts(info, parent.run_id)  # type: ignore[return-value]
+    async def errors(parent: Parent[R.RunRecord], info: Info) -> A.RunCounts:
+        return await _counts(info, parent.run_id)
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="list[OutcomeCount]", description=(
         "Outcome RECORDS by stored outcome, as ELSPETH counts them: a token buffered and then "
         "consumed counts twice, a token without outcome not at all."))
     @staticmethod
-    async def outcomes(parent: Parent[R.RunRecord], info: Info) -> list[OutcomeCount]:
-        return await info.context.loaders.analytics.outcome_record_counts.load(parent.run_id)  # type: ignore[no-any-return]
+    async def outcomes(parent: Parent[R.RunRecord], info: Info) -> list[A.OutcomeCount]:
+        return await info.context.loaders.analytics.outcome_record_counts.load(parent.run_id)
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="list[OutcomeCount]", description=(
         "TOKENS by their current outcome (the terminal one, else the latest): each token counts "
         "once; tokens without any outcome count in a group whose outcome fields are null."))
     @staticmethod
-    async def token_outcomes(parent: Parent[R.RunRecord], info: Info) -> list[OutcomeCount]:
-        return await info.context.loaders.analytics.token_outcome_counts.load(parent.run_id)  # type: ignore[no-any-return]
+    async def token_outcomes(parent: Parent[R.RunRecord], info: Info) -> list[A.OutcomeCount]:
+        return await info.context.loaders.analytics.token_outcome_counts.load(parent.run_id)
 
 
 # -- performance ----------------------------------------------------------------------------------
@@ -169,10 +169,10 @@ class NodePerformance:
     is_high_variance: bool = strawberry.field(
         description="maxMs > varianceFactor x avgMs rounded to 0.01 (ELSPETH's rule)")
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[RA.NodePerformance], info: Info) -> PipelineNodeT | None:
-        return await _node(info, parent.run_id, parent.node_id)  # type: ignore[return-value]
+    async def node(parent: Parent[RA.NodePerformance], info: Info) -> R.NodeRecord | None:
+        return await _node(info, parent.run_id, parent.node_id)
 
 
 @strawberry.type(description="ELSPETH's get_performance_report: nodes with states, by total time then node id.")
@@ -190,10 +190,10 @@ class SourceErrorCount:
     schema_mode: str
     count: int
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.ErrorBucket], info: Info) -> PipelineNodeT | None:
-        return await _node(info, parent.run_id, parent.node_id)  # type: ignore[return-value]
+    async def node(parent: Parent[A.ErrorBucket], info: Info) -> R.NodeRecord | None:
+        return await _node(info, parent.run_id, parent.node_id)
 
 
 @strawberry.type(description="Transform errors of one transform node.")
@@ -202,10 +202,10 @@ class TransformErrorCount:
     plugin: str
     count: int
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.ErrorBucket], info: Info) -> PipelineNodeT | None:
-        return await _node(info, parent.run_id, parent.node_id)  # type: ignore[return-value]
+    async def node(parent: Parent[A.ErrorBucket], info: Info) -> R.NodeRecord | None:
+        return await _node(info, parent.run_id, parent.node_id)
 
 
 async def _buckets(info: Info, run_id: str, kind: str) -> list[A.ErrorBucket]:
@@ -219,18 +219,18 @@ class ValidationErrorReport:
     async def total(parent: Parent[_RunPart], info: Info) -> int:
         return sum(b.count for b in await _buckets(info, parent.run_id, "validation"))
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="list[SourceErrorCount]", description=(
         "By source NODE and schema mode (ELSPETH groups by plugin name, merging two sources of "
         "one plugin; summing these by plugin gives its numbers)."))
     @staticmethod
-    async def by_source(parent: Parent[_RunPart], info: Info) -> list[SourceErrorCount]:
-        return await _buckets(info, parent.run_id, "validation")  # type: ignore[return-value]
+    async def by_source(parent: Parent[_RunPart], info: Info) -> list[A.ErrorBucket]:
+        return await _buckets(info, parent.run_id, "validation")
 
-    @strawberry.field(description="The earliest `sample` errors (by createdAt, then id).")
+    @strawberry.field(graphql_type="list[ValidationErrorT]", description="The earliest `sample` errors (by createdAt, then id).")
     @staticmethod
-    async def sample(parent: Parent[_RunPart], info: Info) -> list[ValidationErrorT]:
+    async def sample(parent: Parent[_RunPart], info: Info) -> list[R.ValidationErrorRecord]:
         loader = info.context.loaders.analytics.validation_error_samples
-        return await loader.load((parent.run_id, parent.n, False))  # type: ignore[no-any-return]
+        return await loader.load((parent.run_id, parent.n, False))
 
 
 @strawberry.type
@@ -240,31 +240,31 @@ class TransformErrorReport:
     async def total(parent: Parent[_RunPart], info: Info) -> int:
         return sum(b.count for b in await _buckets(info, parent.run_id, "transform"))
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="list[TransformErrorCount]", description=(
         "By transform NODE (ELSPETH groups by plugin name, merging e.g. two keyword_filter nodes; "
         "summing these by plugin gives its numbers)."))
     @staticmethod
-    async def by_transform(parent: Parent[_RunPart], info: Info) -> list[TransformErrorCount]:
-        return await _buckets(info, parent.run_id, "transform")  # type: ignore[return-value]
+    async def by_transform(parent: Parent[_RunPart], info: Info) -> list[A.ErrorBucket]:
+        return await _buckets(info, parent.run_id, "transform")
 
-    @strawberry.field(description="The earliest `sample` errors (by createdAt, then id).")
+    @strawberry.field(graphql_type="list[TransformErrorT]", description="The earliest `sample` errors (by createdAt, then id).")
     @staticmethod
-    async def sample(parent: Parent[_RunPart], info: Info) -> list[TransformErrorT]:
+    async def sample(parent: Parent[_RunPart], info: Info) -> list[R.TransformErrorRecord]:
         loader = info.context.loaders.analytics.transform_error_samples
-        return await loader.load((parent.run_id, parent.n, False))  # type: ignore[no-any-return]
+        return await loader.load((parent.run_id, parent.n, False))
 
 
 @strawberry.type(description="ELSPETH's get_error_analysis, with buckets by node and ordered samples.")
 class ErrorAnalysis:
-    @strawberry.field
+    @strawberry.field(graphql_type="ValidationErrorReport")
     @staticmethod
-    def validation(parent: Parent[_RunPart]) -> ValidationErrorReport:
-        return parent  # type: ignore[return-value]
+    def validation(parent: Parent[_RunPart]) -> _RunPart:
+        return parent
 
-    @strawberry.field
+    @strawberry.field(graphql_type="TransformErrorReport")
     @staticmethod
-    def transform(parent: Parent[_RunPart]) -> TransformErrorReport:
-        return parent  # type: ignore[return-value]
+    def transform(parent: Parent[_RunPart]) -> _RunPart:
+        return parent
 
 
 # -- LLM usage ------------------------------------------------------------------------------------
@@ -286,10 +286,10 @@ class NodeLlmCalls:
     p95_latency_ms: float | None = strawberry.field(description="Nearest-rank, as NodePerformance's")
     total_latency_ms: float
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.NodeCalls], info: Info) -> PipelineNodeT | None:
-        return await _node(info, parent.run_id, parent.node_id)  # type: ignore[return-value]
+    async def node(parent: Parent[A.NodeCalls], info: Info) -> R.NodeRecord | None:
+        return await _node(info, parent.run_id, parent.node_id)
 
 
 @strawberry.type
@@ -323,20 +323,20 @@ class LlmUsage:
         found = await info.context.loaders.analytics.call_type_counts.load(parent.run_id)
         return [CallTypeCount(call_type=t, count=n) for _, t, n in found]
 
-    @strawberry.field(description="LLM calls by node (ELSPETH groups by plugin name).")
+    @strawberry.field(graphql_type="list[NodeLlmCalls]", description="LLM calls by node (ELSPETH groups by plugin name).")
     @staticmethod
-    async def by_node(parent: Parent[R.RunRecord], info: Info) -> list[NodeLlmCalls]:
-        return await info.context.loaders.analytics.llm_calls.load(parent.run_id)  # type: ignore[no-any-return]
+    async def by_node(parent: Parent[R.RunRecord], info: Info) -> list[A.NodeCalls]:
+        return await info.context.loaders.analytics.llm_calls.load(parent.run_id)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="LlmTotals")
     @staticmethod
-    async def total(parent: Parent[R.RunRecord], info: Info) -> LlmTotals:
-        return await RA.llm_totals(info.context, parent.run_id)  # type: ignore[return-value]
+    async def total(parent: Parent[R.RunRecord], info: Info) -> RA.LlmTotals:
+        return await RA.llm_totals(info.context, parent.run_id)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="TokenUsage")
     @staticmethod
-    async def token_usage(parent: Parent[R.RunRecord], info: Info) -> TokenUsage:
-        return await RA.token_usage(info.context, parent.run_id)  # type: ignore[return-value]
+    async def token_usage(parent: Parent[R.RunRecord], info: Info) -> RA.TokenUsage:
+        return await RA.token_usage(info.context, parent.run_id)
 
 
 # -- outcomes -------------------------------------------------------------------------------------
@@ -371,10 +371,10 @@ class OutcomeAnalysis:
     async def join_groups(parent: Parent[R.RunRecord], info: Info) -> int:
         return (await _counts(info, parent.run_id)).join_groups
 
-    @strawberry.field(description="Outcome RECORDS by stored outcome (as RunSummary.outcomes)")
+    @strawberry.field(graphql_type="list[OutcomeCount]", description="Outcome RECORDS by stored outcome (as RunSummary.outcomes)")
     @staticmethod
-    async def outcomes(parent: Parent[R.RunRecord], info: Info) -> list[OutcomeCount]:
-        return await info.context.loaders.analytics.outcome_record_counts.load(parent.run_id)  # type: ignore[no-any-return]
+    async def outcomes(parent: Parent[R.RunRecord], info: Info) -> list[A.OutcomeCount]:
+        return await info.context.loaders.analytics.outcome_record_counts.load(parent.run_id)
 
     @strawberry.field
     @staticmethod
@@ -391,18 +391,18 @@ class FailingNode:
     plugin: str
     failed_states: int
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.FailingNode], info: Info) -> PipelineNodeT | None:
-        return await _node(info, parent.run_id, parent.node_id)  # type: ignore[return-value]
+    async def node(parent: Parent[A.FailingNode], info: Info) -> R.NodeRecord | None:
+        return await _node(info, parent.run_id, parent.node_id)
 
 
 @strawberry.type(description="Totals over the whole run (ELSPETH's are the lengths of its lists cut at 10).")
 class FailurePatterns:
-    @strawberry.field(description="Every node with failed states (ELSPETH: plugins of the 10 latest)")
+    @strawberry.field(graphql_type="list[FailingNode]", description="Every node with failed states (ELSPETH: plugins of the 10 latest)")
     @staticmethod
-    async def failing_nodes(parent: Parent[_RunPart], info: Info) -> list[FailingNode]:
-        return await info.context.loaders.analytics.failing_nodes.load(parent.run_id)  # type: ignore[no-any-return]
+    async def failing_nodes(parent: Parent[_RunPart], info: Info) -> list[A.FailingNode]:
+        return await info.context.loaders.analytics.failing_nodes.load(parent.run_id)
 
     @strawberry.field(description="Whether any state of the run has attempt > 0")
     @staticmethod
@@ -428,55 +428,55 @@ class FailurePatterns:
 
 @strawberry.type(description="ELSPETH's get_failure_context: the latest failures first, `first` of each list.")
 class FailureContext:
-    @strawberry.field(description="Failed node states, latest startedAt first")
+    @strawberry.field(graphql_type="list[NodeStateT]", description="Failed node states, latest startedAt first")
     @staticmethod
-    async def failed_states(parent: Parent[_RunPart], info: Info) -> list[NodeStateT]:
+    async def failed_states(parent: Parent[_RunPart], info: Info) -> list[R.NodeStateRecord]:
         loader = info.context.loaders.analytics.failed_states
-        return await loader.load((parent.run_id, parent.n, True))  # type: ignore[no-any-return]
+        return await loader.load((parent.run_id, parent.n, True))
 
-    @strawberry.field(description="Transform errors, latest createdAt first")
+    @strawberry.field(graphql_type="list[TransformErrorT]", description="Transform errors, latest createdAt first")
     @staticmethod
-    async def transform_errors(parent: Parent[_RunPart], info: Info) -> list[TransformErrorT]:
+    async def transform_errors(parent: Parent[_RunPart], info: Info) -> list[R.TransformErrorRecord]:
         loader = info.context.loaders.analytics.transform_error_samples
-        return await loader.load((parent.run_id, parent.n, True))  # type: ignore[no-any-return]
+        return await loader.load((parent.run_id, parent.n, True))
 
-    @strawberry.field(description="Validation errors, latest createdAt first")
+    @strawberry.field(graphql_type="list[ValidationErrorT]", description="Validation errors, latest createdAt first")
     @staticmethod
-    async def validation_errors(parent: Parent[_RunPart], info: Info) -> list[ValidationErrorT]:
+    async def validation_errors(parent: Parent[_RunPart], info: Info) -> list[R.ValidationErrorRecord]:
         loader = info.context.loaders.analytics.validation_error_samples
-        return await loader.load((parent.run_id, parent.n, True))  # type: ignore[no-any-return]
+        return await loader.load((parent.run_id, parent.n, True))
 
-    @strawberry.field
+    @strawberry.field(graphql_type="FailurePatterns")
     @staticmethod
-    def patterns(parent: Parent[_RunPart]) -> FailurePatterns:
-        return parent  # type: ignore[return-value]
+    def patterns(parent: Parent[_RunPart]) -> _RunPart:
+        return parent
 
 
 # -- Run fields -----------------------------------------------------------------------------------
 
-def run_summary(parent: Parent[R.RunRecord]) -> RunSummary:
-    return parent  # type: ignore[return-value]
+def run_summary(parent: Parent[R.RunRecord]) -> R.RunRecord:
+    return parent
 
 
 async def run_performance(parent: Parent[R.RunRecord], info: Info, bottleneck_pct: float = 20.0,
-                          variance_factor: float = 5.0) -> PerformanceReport:
-    return await RA.performance(info.context, parent.run_id, bottleneck_pct, variance_factor)  # type: ignore[return-value]
+                          variance_factor: float = 5.0) -> RA.PerformanceReport:
+    return await RA.performance(info.context, parent.run_id, bottleneck_pct, variance_factor)
 
 
-def run_error_analysis(parent: Parent[R.RunRecord], sample: int = 5) -> ErrorAnalysis:
-    return _RunPart(parent.run_id, RA.check_count("sample", sample))  # type: ignore[return-value]
+def run_error_analysis(parent: Parent[R.RunRecord], sample: int = 5) -> _RunPart:
+    return _RunPart(parent.run_id, RA.check_count("sample", sample))
 
 
-def run_llm_usage(parent: Parent[R.RunRecord]) -> LlmUsage:
-    return parent  # type: ignore[return-value]
+def run_llm_usage(parent: Parent[R.RunRecord]) -> R.RunRecord:
+    return parent
 
 
-def run_outcome_analysis(parent: Parent[R.RunRecord]) -> OutcomeAnalysis:
-    return parent  # type: ignore[return-value]
+def run_outcome_analysis(parent: Parent[R.RunRecord]) -> R.RunRecord:
+    return parent
 
 
-def run_failure_context(parent: Parent[R.RunRecord], first: int = 10) -> FailureContext:
-    return _RunPart(parent.run_id, RA.check_count("first", first))  # type: ignore[return-value]
+def run_failure_context(parent: Parent[R.RunRecord], first: int = 10) -> _RunPart:
+    return _RunPart(parent.run_id, RA.check_count("first", first))
 
 
 # -- diagnose -------------------------------------------------------------------------------------
@@ -501,6 +501,6 @@ class Diagnosis:
 
 
 async def diagnose(info: Info, as_of: datetime, stuck_after_seconds: int = 3600,
-                   validation_error_threshold: int = 10, quarantine_window_seconds: int = 86400) -> Diagnosis:
-    return await RA.diagnose(info.context, as_of, stuck_after_seconds,  # type: ignore[return-value]
+                   validation_error_threshold: int = 10, quarantine_window_seconds: int = 86400) -> RA.Diagnosis:
+    return await RA.diagnose(info.context, as_of, stuck_after_seconds,
                              validation_error_threshold, quarantine_window_seconds)

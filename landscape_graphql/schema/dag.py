@@ -27,10 +27,10 @@ class DagData:
 
 @strawberry.type
 class DagEdge:
-    @strawberry.field
+    @strawberry.field(graphql_type="PipelineEdgeT")
     @staticmethod
-    def edge(parent: Parent[tuple[R.EdgeRecord, int]]) -> PipelineEdgeT:
-        return parent[0]  # type: ignore[return-value]
+    def edge(parent: Parent[tuple[R.EdgeRecord, int]]) -> R.EdgeRecord:
+        return parent[0]
 
     @strawberry.field(description=(
         "Tokens seen crossing the edge: a gate route's routing events, or (other edges) tokens "
@@ -58,10 +58,10 @@ def mermaid(data: DagData) -> str:
 
 @strawberry.type(description="The pipeline DAG of a run, with per-edge token counts.")
 class RunDag:
-    @strawberry.field
+    @strawberry.field(graphql_type="list[PipelineNodeT]")
     @staticmethod
-    def nodes(parent: Parent[DagData]) -> list[PipelineNodeT]:
-        return parent.nodes  # type: ignore[return-value]
+    def nodes(parent: Parent[DagData]) -> list[R.NodeRecord]:
+        return parent.nodes
 
     @strawberry.field
     @staticmethod

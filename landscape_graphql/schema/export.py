@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 import strawberry
 from strawberry import Parent
@@ -24,8 +22,8 @@ class ExportRecord:
     @strawberry.field(description="The same record as a JSON object.")
     @staticmethod
     def json(parent: Parent[ExportedRecord]) -> JSON:
-        value: Any = orjson.loads(parent.canonical)
-        return value  # type: ignore[no-any-return]
+        value: JSON = orjson.loads(parent.canonical)
+        return value
 
 
 @strawberry.type(description="A run's records table by table in storage order (SQLite rowid, PostgreSQL "
@@ -33,9 +31,9 @@ class ExportRecord:
 class ExportRecordConnection:
     page: strawberry.Private[ExportedPage]
 
-    @strawberry.field
-    def nodes(self) -> list[ExportRecord]:
-        return self.page.records  # type: ignore[return-value]
+    @strawberry.field(graphql_type="list[ExportRecord]")
+    def nodes(self) -> list[ExportedRecord]:
+        return self.page.records
 
     @strawberry.field
     def page_info(self) -> PageInfo:

@@ -10,6 +10,7 @@ from strawberry import Parent
 from ..context import Info
 from ..db import records as R
 from ..db.lineage import EdgeKind
+from ..db.lineage import LineageEdge as LineageEdgeRecord
 from ..resolvers import lineage as L
 
 if TYPE_CHECKING:
@@ -40,15 +41,15 @@ class LineageGraph:
     truncated: bool
     truncation_reason: L.TruncationReason | None
 
-    @strawberry.field
+    @strawberry.field(graphql_type="list[TokenT]")
     @staticmethod
-    def tokens(parent: Parent[L.LineageGraph]) -> list[TokenT]:
-        return parent.tokens  # type: ignore[return-value]
+    def tokens(parent: Parent[L.LineageGraph]) -> list[R.TokenRecord]:
+        return parent.tokens
 
-    @strawberry.field
+    @strawberry.field(graphql_type="list[LineageEdge]")
     @staticmethod
-    def edges(parent: Parent[L.LineageGraph]) -> list[LineageEdge]:
-        return parent.edges  # type: ignore[return-value]
+    def edges(parent: Parent[L.LineageGraph]) -> list[LineageEdgeRecord]:
+        return parent.edges
 
     @strawberry.field(description="Ids of the tokens the walk started from.")
     @staticmethod
@@ -69,12 +70,12 @@ class LineageGraph:
 
 @strawberry.type(description="The chain of tokens and edges linking an ancestor to a descendant.")
 class LineagePath:
-    @strawberry.field
+    @strawberry.field(graphql_type="list[TokenT]")
     @staticmethod
-    def tokens(parent: Parent[L.LineagePath]) -> list[TokenT]:
-        return parent.tokens  # type: ignore[return-value]
+    def tokens(parent: Parent[L.LineagePath]) -> list[R.TokenRecord]:
+        return parent.tokens
 
-    @strawberry.field
+    @strawberry.field(graphql_type="list[LineageEdge]")
     @staticmethod
-    def edges(parent: Parent[L.LineagePath]) -> list[LineageEdge]:
-        return parent.edges  # type: ignore[return-value]
+    def edges(parent: Parent[L.LineagePath]) -> list[LineageEdgeRecord]:
+        return parent.edges

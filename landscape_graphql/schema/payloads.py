@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry import Parent
 from strawberry.scalars import JSON
@@ -30,7 +28,8 @@ class Payload:
     @strawberry.field(description="The payload parsed as JSON (null when cut, absent or not JSON).")
     @staticmethod
     def json(parent: Parent[PayloadRecord]) -> JSON | None:
-        return parent.json  # type: ignore[no-any-return]
+        value: JSON | None = parent.json
+        return value
 
     @strawberry.field(description="The payload as UTF-8 text (possibly cut; see truncated).")
     @staticmethod
@@ -38,18 +37,18 @@ class Payload:
         return parent.text
 
 
-async def load_payload(info: Info, ref: str | None, recorded_hash: str | None) -> Any:
+async def load_payload(info: Info, ref: str | None, recorded_hash: str | None) -> PayloadRecord:
     return await info.context.loaders.payload_by_ref.load((ref, recorded_hash))
 
 
-async def load_by_hash(info: Info, recorded_hash: str | None) -> Any:
+async def load_by_hash(info: Info, recorded_hash: str | None) -> PayloadRecord:
     """A payload known only by its hash (node states): the store file named by it, if any."""
     from ..payloads import PayloadState as State
     if recorded_hash is None:
         return PayloadRecord(state=State.NEVER_STORED, ref=None, hash=None)
     if info.context.payload_store is None:
         return PayloadRecord(state=State.HASH_ONLY, ref=None, hash=recorded_hash)
-    found: PayloadRecord = await info.context.loaders.payload_by_ref.load((recorded_hash, recorded_hash))
+    found = await info.context.loaders.payload_by_ref.load((recorded_hash, recorded_hash))
     if found.state in (State.PURGED, State.INTEGRITY_FAILED) and found.problem and "malformed" in found.problem:
         return PayloadRecord(state=State.HASH_ONLY, ref=None, hash=recorded_hash)
     if found.state is State.PURGED:

@@ -12,10 +12,14 @@ from strawberry.scalars import JSON
 from ..context import Info
 from ..db import pages as P
 from ..db import records as R
+from ..loaders import Loaders
+from ..payloads import Payload as PayloadRecord
 from ..resolvers._paging import page_request
 from . import analytics as AN
 from . import enums as E
 from ._json import parse_json
+from ._relations import RelationsOf, record_field
+from .dag import DagData
 from .payloads import load_payload
 from .relay import Connection, Node, to_global_id
 
@@ -38,6 +42,11 @@ ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.erro
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 DagT = Annotated["RunDag", strawberry.lazy("landscape_graphql.schema.dag")]
 ExportRecordsT = Annotated["ExportRecordConnection", strawberry.lazy("landscape_graphql.schema.export")]
+
+
+_edge = RelationsOf(R.EdgeRecord)
+_operation = RelationsOf(R.OperationRecord)
+_run = RelationsOf(R.RunRecord)
 
 
 @strawberry.input
@@ -123,25 +132,24 @@ class Run(Node):
     def settings(parent: Parent[R.RunRecord]) -> JSON | None:
         return parse_json(parent.settings_json, f"runs[{parent.run_id}]", "settings_json")
 
-    @strawberry.field(description="The pipeline's nodes (small: one per plugin instance).")
-    @staticmethod
-    async def nodes(parent: Parent[R.RunRecord], info: Info) -> list[PipelineNode] | None:
-        return await info.context.loaders.nodes_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+    nodes = _run.relation(
+        Loaders.nodes_by_run_id, lambda p: p.run_id,
+        graphql_type="list[PipelineNode] | None",
+        description="The pipeline's nodes (small: one per plugin instance).")
 
-    @strawberry.field(description="The pipeline's edges.")
-    @staticmethod
-    async def edges(parent: Parent[R.RunRecord], info: Info) -> list[PipelineEdge] | None:
-        return await info.context.loaders.edges_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+    edges = _run.relation(
+        Loaders.edges_by_run_id, lambda p: p.run_id,
+        graphql_type="list[PipelineEdge] | None",
+        description="The pipeline's edges.")
 
-    @strawberry.field(description="The pipeline as a graph, with the tokens that crossed each edge.")
+    @strawberry.field(graphql_type="DagT | None", description="The pipeline as a graph, with the tokens that crossed each edge.")
     @staticmethod
-    async def dag(parent: Parent[R.RunRecord], info: Info) -> DagT | None:
-        from .dag import DagData
+    async def dag(parent: Parent[R.RunRecord], info: Info) -> DagData:
         loaders = info.context.loaders
         nodes = await loaders.nodes_by_run_id.load(parent.run_id)
         edges = await loaders.edges_by_run_id.load(parent.run_id)
         counts = await loaders.edge_counts_by_run_id.load(parent.run_id)
-        return DagData(nodes=nodes, edges=edges, counts={e: n for _, e, n in counts})  # type: ignore[return-value]
+        return DagData(nodes=nodes, edges=edges, counts={e: n for _, e, n in counts})
 
     @strawberry.field(description="Every record of the run, table by table in storage order, for scripted "
                                   "export (`landscape-graphql export --preset run --url …` pages through it).")
@@ -243,29 +251,27 @@ class Run(Node):
             info.context.db, parent.run_id, req, size, node_id=(filter or ErrorFilter()).node_id))
 
     # Run analytics (schema/analytics.py): aggregates batched over every run of the request.
-    summary: AN.RunSummary = strawberry.field(resolver=AN.run_summary, description=(
+    summary: AN.RunSummary = record_field(AN.run_summary, description=(
         "ELSPETH's run summary: duration, counts, errors, outcome records and tokens by outcome."))
-    performance: AN.PerformanceReport = strawberry.field(resolver=AN.run_performance, description=(
+    performance: AN.PerformanceReport = record_field(AN.run_performance, description=(
         "Time per node with percentiles; bottlenecks over bottleneckPct % of the total, high "
         "variance when maxMs > varianceFactor x avgMs."))
-    error_analysis: AN.ErrorAnalysis = strawberry.field(resolver=AN.run_error_analysis, description=(
+    error_analysis: AN.ErrorAnalysis = record_field(AN.run_error_analysis, description=(
         "Validation and transform errors by node, with the earliest `sample` (0..500) of each."))
-    llm_usage: AN.LlmUsage = strawberry.field(resolver=AN.run_llm_usage, description=(
+    llm_usage: AN.LlmUsage = record_field(AN.run_llm_usage, description=(
         "Calls by type, LLM calls by node, and token usage from the stored LLM responses."))
-    outcome_analysis: AN.OutcomeAnalysis = strawberry.field(resolver=AN.run_outcome_analysis, description=(
+    outcome_analysis: AN.OutcomeAnalysis = record_field(AN.run_outcome_analysis, description=(
         "Outcome records by outcome and sink, and the fork/join groups they name."))
-    failure_context: AN.FailureContext = strawberry.field(resolver=AN.run_failure_context, description=(
+    failure_context: AN.FailureContext = record_field(AN.run_failure_context, description=(
         "The latest `first` (0..500) failed states, transform and validation errors, and totals."))
 
-    @strawberry.field
-    @staticmethod
-    async def checkpoints(parent: Parent[R.RunRecord], info: Info) -> list[Checkpoint] | None:
-        return await info.context.loaders.checkpoints_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+    checkpoints = _run.relation(
+        Loaders.checkpoints_by_run_id, lambda p: p.run_id,
+        graphql_type="list[Checkpoint] | None")
 
-    @strawberry.field
-    @staticmethod
-    async def preflight_results(parent: Parent[R.RunRecord], info: Info) -> list[PreflightResult] | None:
-        return await info.context.loaders.preflight_results_by_run_id.load(parent.run_id)  # type: ignore[no-any-return]
+    preflight_results = _run.relation(
+        Loaders.preflight_results_by_run_id, lambda p: p.run_id,
+        graphql_type="list[PreflightResult] | None")
 
 
 @strawberry.type(name="PipelineNode", description="A node of a run's DAG (the `nodes` table); keyed per run.")
@@ -316,15 +322,13 @@ class PipelineEdge(Node):
     def id(parent: Parent[R.EdgeRecord]) -> strawberry.ID:
         return to_global_id("PipelineEdge", parent.edge_id)
 
-    @strawberry.field
-    @staticmethod
-    async def from_node(parent: Parent[R.EdgeRecord], info: Info) -> PipelineNode | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.from_node_id))  # type: ignore[no-any-return]
+    from_node = _edge.relation(
+        Loaders.node_by_key, lambda p: (p.run_id, p.from_node_id),
+        graphql_type="PipelineNode | None")
 
-    @strawberry.field
-    @staticmethod
-    async def to_node(parent: Parent[R.EdgeRecord], info: Info) -> PipelineNode | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.to_node_id))  # type: ignore[no-any-return]
+    to_node = _edge.relation(
+        Loaders.node_by_key, lambda p: (p.run_id, p.to_node_id),
+        graphql_type="PipelineNode | None")
 
 
 @strawberry.type(description="A source load, sink write or (epoch 29) runtime preflight, with its calls.")
@@ -353,25 +357,23 @@ class Operation(Node):
     def id(parent: Parent[R.OperationRecord]) -> strawberry.ID:
         return to_global_id("Operation", parent.operation_id)
 
-    @strawberry.field
-    @staticmethod
-    async def node(parent: Parent[R.OperationRecord], info: Info) -> PipelineNode | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.node_id))  # type: ignore[no-any-return]
+    node = _operation.relation(
+        Loaders.node_by_key, lambda p: (p.run_id, p.node_id),
+        graphql_type="PipelineNode | None")
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PayloadT")
     @staticmethod
-    async def input(parent: Parent[R.OperationRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.input_data_ref, parent.input_data_hash)  # type: ignore[no-any-return]
+    async def input(parent: Parent[R.OperationRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.input_data_ref, parent.input_data_hash)
 
-    @strawberry.field
+    @strawberry.field(graphql_type="PayloadT")
     @staticmethod
-    async def output(parent: Parent[R.OperationRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.output_data_ref, parent.output_data_hash)  # type: ignore[no-any-return]
+    async def output(parent: Parent[R.OperationRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.output_data_ref, parent.output_data_hash)
 
-    @strawberry.field
-    @staticmethod
-    async def calls(parent: Parent[R.OperationRecord], info: Info) -> list[CallT] | None:
-        return await info.context.loaders.calls_by_operation_id.load(parent.operation_id)  # type: ignore[no-any-return]
+    calls = _operation.relation(
+        Loaders.calls_by_operation_id, lambda p: p.operation_id,
+        graphql_type="list[CallT] | None")
 
 
 @strawberry.type

@@ -11,8 +11,11 @@ from strawberry.scalars import JSON
 
 from ..context import Info
 from ..db import records as R
+from ..loaders import Loaders
+from ..payloads import Payload as PayloadRecord
 from . import enums as E
 from ._json import parse_json
+from ._relations import RelationsOf
 from .payloads import load_by_hash, load_payload
 from .relay import Node, to_global_id
 
@@ -26,6 +29,11 @@ PipelineNodeT = Annotated["PipelineNode", strawberry.lazy("landscape_graphql.sch
 PipelineEdgeT = Annotated["PipelineEdge", strawberry.lazy("landscape_graphql.schema.runs")]
 OperationT = Annotated["Operation", strawberry.lazy("landscape_graphql.schema.runs")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
+
+
+_call = RelationsOf(R.CallRecord)
+_node_state = RelationsOf(R.NodeStateRecord)
+_routing_event = RelationsOf(R.RoutingEventRecord)
 
 
 @strawberry.type(description="One visit of a token to a node; retries repeat the step with attempt 1, 2, ...")
@@ -72,37 +80,32 @@ class NodeState(Node):
     def success_reason(parent: Parent[R.NodeStateRecord]) -> JSON | None:
         return parse_json(parent.success_reason_json, f"node_states[{parent.state_id}]", "success_reason_json")
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="PayloadT", description=(
         "The payload in the store whose sha256 is this state's input hash, if the store holds one "
         "(node states record hashes only); HASH_ONLY when it does not."))
     @staticmethod
-    async def input_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadT:
-        return await load_by_hash(info, parent.input_hash)  # type: ignore[no-any-return]
+    async def input_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadRecord:
+        return await load_by_hash(info, parent.input_hash)
 
-    @strawberry.field(description="As inputData, for the state's output hash.")
+    @strawberry.field(graphql_type="PayloadT", description="As inputData, for the state's output hash.")
     @staticmethod
-    async def output_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadT:
-        return await load_by_hash(info, parent.output_hash)  # type: ignore[no-any-return]
+    async def output_data(parent: Parent[R.NodeStateRecord], info: Info) -> PayloadRecord:
+        return await load_by_hash(info, parent.output_hash)
 
-    @strawberry.field
-    @staticmethod
-    async def node(parent: Parent[R.NodeStateRecord], info: Info) -> PipelineNodeT | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.node_id))  # type: ignore[no-any-return]
+    node = _node_state.relation(
+        Loaders.node_by_key, lambda p: (p.run_id, p.node_id),
+        graphql_type="PipelineNodeT | None")
 
-    @strawberry.field
-    @staticmethod
-    async def token(parent: Parent[R.NodeStateRecord], info: Info) -> TokenT | None:
-        return await info.context.loaders.token_by_id.load(parent.token_id)  # type: ignore[no-any-return]
+    token = _node_state.relation(Loaders.token_by_id, lambda p: p.token_id, graphql_type="TokenT | None")
 
-    @strawberry.field(description="External calls made during this state, by call index.")
-    @staticmethod
-    async def calls(parent: Parent[R.NodeStateRecord], info: Info) -> list[Call] | None:
-        return await info.context.loaders.calls_by_state_id.load(parent.state_id)  # type: ignore[no-any-return]
+    calls = _node_state.relation(
+        Loaders.calls_by_state_id, lambda p: p.state_id,
+        graphql_type="list[Call] | None",
+        description="External calls made during this state, by call index.")
 
-    @strawberry.field
-    @staticmethod
-    async def routing_events(parent: Parent[R.NodeStateRecord], info: Info) -> list[RoutingEvent] | None:
-        return await info.context.loaders.routing_events_by_state_id.load(parent.state_id)  # type: ignore[no-any-return]
+    routing_events = _node_state.relation(
+        Loaders.routing_events_by_state_id, lambda p: p.state_id,
+        graphql_type="list[RoutingEvent] | None")
 
 
 @strawberry.type(description="A routing decision at a gate state: which edge, in which mode.")
@@ -126,20 +129,18 @@ class RoutingEvent(Node):
     def id(parent: Parent[R.RoutingEventRecord]) -> strawberry.ID:
         return to_global_id("RoutingEvent", parent.event_id)
 
-    @strawberry.field(description="Why the gate routed so (routing_events.reason_ref).")
+    @strawberry.field(graphql_type="PayloadT", description="Why the gate routed so (routing_events.reason_ref).")
     @staticmethod
-    async def reason(parent: Parent[R.RoutingEventRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.reason_ref, parent.reason_hash)  # type: ignore[no-any-return]
+    async def reason(parent: Parent[R.RoutingEventRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.reason_ref, parent.reason_hash)
 
-    @strawberry.field
-    @staticmethod
-    async def edge(parent: Parent[R.RoutingEventRecord], info: Info) -> PipelineEdgeT | None:
-        return await info.context.loaders.edge_by_id.load(parent.edge_id)  # type: ignore[no-any-return]
+    edge = _routing_event.relation(
+        Loaders.edge_by_id, lambda p: p.edge_id,
+        graphql_type="PipelineEdgeT | None")
 
-    @strawberry.field
-    @staticmethod
-    async def state(parent: Parent[R.RoutingEventRecord], info: Info) -> NodeState | None:
-        return await info.context.loaders.node_state_by_id.load(parent.state_id)  # type: ignore[no-any-return]
+    state = _routing_event.relation(
+        Loaders.node_state_by_id, lambda p: p.state_id,
+        graphql_type="NodeState | None")
 
 
 @strawberry.type(description="An external call (HTTP, LLM, SQL, filesystem...) of a node state or an operation.")
@@ -172,29 +173,21 @@ class Call(Node):
     def error(parent: Parent[R.CallRecord]) -> JSON | None:
         return parse_json(parent.error_json, f"calls[{parent.call_id}]", "error_json")
 
-    @strawberry.field(description="What was sent: the HTTP request, the LLM prompt, the SQL.")
+    @strawberry.field(graphql_type="PayloadT", description="What was sent: the HTTP request, the LLM prompt, the SQL.")
     @staticmethod
-    async def request(parent: Parent[R.CallRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.request_ref, parent.request_hash)  # type: ignore[no-any-return]
+    async def request(parent: Parent[R.CallRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.request_ref, parent.request_hash)
 
-    @strawberry.field(description="What came back.")
+    @strawberry.field(graphql_type="PayloadT", description="What came back.")
     @staticmethod
-    async def response(parent: Parent[R.CallRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.response_ref, parent.response_hash)  # type: ignore[no-any-return]
+    async def response(parent: Parent[R.CallRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.response_ref, parent.response_hash)
 
-    @strawberry.field
-    @staticmethod
-    async def state(parent: Parent[R.CallRecord], info: Info) -> NodeState | None:
-        if parent.state_id is None:
-            return None
-        return await info.context.loaders.node_state_by_id.load(parent.state_id)  # type: ignore[no-any-return]
+    state = _call.relation(Loaders.node_state_by_id, lambda p: p.state_id, graphql_type="NodeState | None")
 
-    @strawberry.field
-    @staticmethod
-    async def operation(parent: Parent[R.CallRecord], info: Info) -> OperationT | None:
-        if parent.operation_id is None:
-            return None
-        return await info.context.loaders.operation_by_id.load(parent.operation_id)  # type: ignore[no-any-return]
+    operation = _call.relation(
+        Loaders.operation_by_id, lambda p: p.operation_id,
+        graphql_type="OperationT | None")
 
 
 @strawberry.type(description="epoch 29: a transition of the token's durable work item.")

@@ -11,10 +11,14 @@ from strawberry.scalars import JSON
 
 from ..context import Info
 from ..db import records as R
+from ..loaders import Loaders
+from ..payloads import Payload as PayloadRecord
 from ..resolvers import lineage as L
 from ..resolvers import tokens as T
 from . import enums as E
 from ._json import parse_json
+from ._relations import RelationsOf
+from .errors import MatchedValidationError
 from .payloads import load_payload
 from .relay import Node, to_global_id
 
@@ -35,6 +39,18 @@ TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
+
+_row = RelationsOf(R.RowRecord)
+_token = RelationsOf(R.TokenRecord)
+_outcome = RelationsOf(R.OutcomeRecord)
+_batch = RelationsOf(R.BatchRecord)
+_member = RelationsOf(R.BatchMemberRecord)
+
+
+def matched_validation_errors(_parent: object, found: list[tuple[str, str, R.ValidationErrorRecord]],
+                              ) -> list[MatchedValidationError]:
+    """A row's validation errors with how each was matched to it (loaders/errors.py)."""
+    return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
 
 
 @strawberry.type(description="A source row as it entered the pipeline.")
@@ -59,39 +75,31 @@ class Row(Node):
     def id(parent: Parent[R.RowRecord]) -> strawberry.ID:
         return to_global_id("Row", parent.row_id)
 
-    @strawberry.field(description="The source row as ELSPETH stored it (rows.source_data_ref).")
+    @strawberry.field(graphql_type="PayloadT", description="The source row as ELSPETH stored it (rows.source_data_ref).")
     @staticmethod
-    async def source_data(parent: Parent[R.RowRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.source_data_ref, parent.source_data_hash)  # type: ignore[no-any-return]
+    async def source_data(parent: Parent[R.RowRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.source_data_ref, parent.source_data_hash)
 
-    @strawberry.field
-    @staticmethod
-    async def run(parent: Parent[R.RowRecord], info: Info) -> RunT | None:
-        return await info.context.loaders.run_by_id.load(parent.run_id)  # type: ignore[no-any-return]
+    run = _row.relation(Loaders.run_by_id, lambda r: r.run_id, graphql_type="RunT | None")
+    source_node = _row.relation(
+        Loaders.node_by_key, lambda r: (r.run_id, r.source_node_id),
+        graphql_type="PipelineNodeT | None")
+    tokens = _row.relation(
+        Loaders.tokens_by_row_id, lambda r: r.row_id,
+        graphql_type="list[Token] | None",
+        description="Every token this row became, in creation order.")
 
-    @strawberry.field
-    @staticmethod
-    async def source_node(parent: Parent[R.RowRecord], info: Info) -> PipelineNodeT | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.source_node_id))  # type: ignore[no-any-return]
-
-    @strawberry.field(description="Every token this row became, in creation order.")
-    @staticmethod
-    async def tokens(parent: Parent[R.RowRecord], info: Info) -> list[Token] | None:
-        return await info.context.loaders.tokens_by_row_id.load(parent.row_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="LineageGraphT | None", description=(
         "The whole fan-out of this row: every token it became (descendants of its source "
         "token), their edges, and the terminal tokens with their outcomes."))
     @staticmethod
-    async def lineage(parent: Parent[R.RowRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
-        return await L.row_lineage(info.context, parent, max_depth)  # type: ignore[return-value]
+    async def lineage(parent: Parent[R.RowRecord], info: Info, max_depth: int = 10) -> L.LineageGraph:
+        return await L.row_lineage(info.context, parent, max_depth)
 
-    @strawberry.field(description="Source validation errors of this row, with how each was matched.")
-    @staticmethod
-    async def validation_errors(parent: Parent[R.RowRecord], info: Info) -> list[ValidationErrorT] | None:
-        found = await info.context.loaders.validation_errors_by_row_id.load(parent.row_id)
-        from .errors import MatchedValidationError
-        return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
+    validation_errors = _row.relation(
+        Loaders.validation_errors_by_row_id, lambda r: r.row_id, matched_validation_errors,
+        graphql_type="list[ValidationErrorT] | None",
+        description="Source validation errors of this row, with how each was matched.")
 
 
 @strawberry.type(description="A row's instance on one path through the pipeline.")
@@ -116,91 +124,75 @@ class Token(Node):
     def id(parent: Parent[R.TokenRecord]) -> strawberry.ID:
         return to_global_id("Token", parent.token_id)
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="PayloadT", description=(
         "epoch 29: the token's own data ({data, contract}) for expansion children, aggregation "
         "outputs and merged tokens (tokens.token_data_ref); NEVER_STORED otherwise."))
     @staticmethod
-    async def data(parent: Parent[R.TokenRecord], info: Info) -> PayloadT:
-        return await load_payload(info, parent.token_data_ref, None)  # type: ignore[no-any-return]
+    async def data(parent: Parent[R.TokenRecord], info: Info) -> PayloadRecord:
+        return await load_payload(info, parent.token_data_ref, None)
 
-    @strawberry.field
+    row = _token.relation(Loaders.row_by_id, lambda t: t.row_id, graphql_type="Row | None")
+    run = _token.relation(Loaders.run_by_id, lambda t: t.run_id, graphql_type="RunT | None")
+    parents = _token.relation(
+        Loaders.parent_links_by_token_id, lambda t: t.token_id, R.check_parent_links,
+        graphql_type="list[Token] | None",
+        description="The tokens this one was made from (token_parents, by ordinal).")
+    children = _token.relation(
+        Loaders.children_by_token_id, lambda t: t.token_id, R.check_children,
+        graphql_type="list[Token] | None",
+        description="The tokens made from this one (the reverse of token_parents).")
+    node_states = _token.relation(
+        Loaders.node_states_by_token_id, lambda t: t.token_id,
+        graphql_type="list[NodeStateT] | None",
+        description="Every visit of this token to a node, by (stepIndex, attempt).")
+    calls = _token.relation(
+        Loaders.calls_by_token_id, lambda t: t.token_id,
+        graphql_type="list[CallT] | None",
+        description="All external calls of this token's node states, in order.")
+    routing_events = _token.relation(
+        Loaders.routing_events_by_token_id, lambda t: t.token_id,
+        graphql_type="list[RoutingEventT] | None",
+        description="Routing decisions taken at this token's node states.")
+    outcome = _token.relation(
+        Loaders.outcomes_by_token_id, lambda t: t.token_id, T.current_outcome,
+        graphql_type="TokenOutcome | None",
+        description="The token's outcome: the terminal one, else the latest (e.g. buffered).")
+    outcomes = _token.relation(
+        Loaders.outcomes_by_token_id, lambda t: t.token_id,
+        graphql_type="list[TokenOutcome] | None",
+        description="Every outcome recorded for the token (a buffered one may precede the terminal).")
+    transform_errors = _token.relation(
+        Loaders.transform_errors_by_token_id, lambda t: t.token_id,
+        graphql_type="list[TransformErrorT] | None")
+    member_of_batches = _token.relation(
+        Loaders.batches_by_member_token_id, lambda t: t.token_id, T.batches_of,
+        graphql_type="list[Batch] | None",
+        description="Aggregation batches this token was a member of.")
+
+    @strawberry.field(graphql_type="Batch | None",
+                      description="The aggregation batch whose flush produced this token, if any.")
     @staticmethod
-    async def row(parent: Parent[R.TokenRecord], info: Info) -> Row | None:
-        return await info.context.loaders.row_by_id.load(parent.row_id)  # type: ignore[no-any-return]
+    async def produced_by_batch(parent: Parent[R.TokenRecord], info: Info) -> R.BatchRecord | None:
+        return await T.produced_by_batch(info.context, parent)
 
-    @strawberry.field
-    @staticmethod
-    async def run(parent: Parent[R.TokenRecord], info: Info) -> RunT | None:
-        return await info.context.loaders.run_by_id.load(parent.run_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(description="The tokens this one was made from (token_parents, by ordinal).")
-    @staticmethod
-    async def parents(parent: Parent[R.TokenRecord], info: Info) -> list[Token] | None:
-        return await T.parents(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="The tokens made from this one (the reverse of token_parents).")
-    @staticmethod
-    async def children(parent: Parent[R.TokenRecord], info: Info) -> list[Token] | None:
-        return await T.children(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="Every visit of this token to a node, by (stepIndex, attempt).")
-    @staticmethod
-    async def node_states(parent: Parent[R.TokenRecord], info: Info) -> list[NodeStateT] | None:
-        return await T.node_states(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="All external calls of this token's node states, in order.")
-    @staticmethod
-    async def calls(parent: Parent[R.TokenRecord], info: Info) -> list[CallT] | None:
-        return await T.calls(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="Routing decisions taken at this token's node states.")
-    @staticmethod
-    async def routing_events(parent: Parent[R.TokenRecord], info: Info) -> list[RoutingEventT] | None:
-        return await T.routing_events(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="The token's outcome: the terminal one, else the latest (e.g. buffered).")
-    @staticmethod
-    async def outcome(parent: Parent[R.TokenRecord], info: Info) -> TokenOutcome | None:
-        return await T.outcome(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="Every outcome recorded for the token (a buffered one may precede the terminal).")
-    @staticmethod
-    async def outcomes(parent: Parent[R.TokenRecord], info: Info) -> list[TokenOutcome] | None:
-        return await T.outcomes(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field
-    @staticmethod
-    async def transform_errors(parent: Parent[R.TokenRecord], info: Info) -> list[TransformErrorT] | None:
-        return await T.transform_errors(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="Aggregation batches this token was a member of.")
-    @staticmethod
-    async def member_of_batches(parent: Parent[R.TokenRecord], info: Info) -> list[Batch] | None:
-        return await T.member_of_batches(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description="The aggregation batch whose flush produced this token, if any.")
-    @staticmethod
-    async def produced_by_batch(parent: Parent[R.TokenRecord], info: Info) -> Batch | None:
-        return await T.produced_by_batch(info.context, parent)  # type: ignore[return-value]
-
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="LineageGraphT | None", description=(
         "Every token this one came from, to maxDepth levels (default 10), including all members "
         "of an aggregation batch that produced it (kind BATCH)."))
     @staticmethod
-    async def ancestors(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
-        return await L.ancestors(info.context, parent, max_depth)  # type: ignore[return-value]
+    async def ancestors(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> L.LineageGraph:
+        return await L.ancestors(info.context, parent, max_depth)
 
-    @strawberry.field(description=(
+    @strawberry.field(graphql_type="LineageGraphT | None", description=(
         "Every token made from this one, to maxDepth levels (default 10), including the outputs "
         "of aggregation batches it was a member of (kind BATCH)."))
     @staticmethod
-    async def descendants(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> LineageGraphT | None:
-        return await L.descendants(info.context, parent, max_depth)  # type: ignore[return-value]
+    async def descendants(parent: Parent[R.TokenRecord], info: Info, max_depth: int = 10) -> L.LineageGraph:
+        return await L.descendants(info.context, parent, max_depth)
 
-    @strawberry.field(description="Artifacts written by the sink that received this token.")
-    @staticmethod
-    async def artifacts(parent: Parent[R.TokenRecord], info: Info) -> list[ArtifactT] | None:
-        return await info.context.loaders.artifacts_by_token_id.load(parent.token_id)  # type: ignore[no-any-return]
+    artifacts = _token.relation(
+        Loaders.artifacts_by_token_id, lambda t: t.token_id,
+        graphql_type="list[ArtifactT] | None",
+        description="Artifacts written by the sink that received this token.")
 
 
 @strawberry.type(description=(
@@ -237,12 +229,7 @@ class TokenOutcome:
         return parse_json(parent.expected_branches_json, f"token_outcomes[{parent.outcome_id}]",
                           "expected_branches_json")
 
-    @strawberry.field
-    @staticmethod
-    async def batch(parent: Parent[R.OutcomeRecord], info: Info) -> Batch | None:
-        if parent.batch_id is None:
-            return None
-        return await info.context.loaders.batch_by_id.load(parent.batch_id)  # type: ignore[no-any-return]
+    batch = _outcome.relation(Loaders.batch_by_id, lambda o: o.batch_id, graphql_type="Batch | None")
 
 
 @strawberry.type(description="An aggregation batch: its members in order and the tokens its flush produced.")
@@ -269,27 +256,20 @@ class Batch(Node):
     def id(parent: Parent[R.BatchRecord]) -> strawberry.ID:
         return to_global_id("Batch", parent.batch_id)
 
-    @strawberry.field
-    @staticmethod
-    async def members(parent: Parent[R.BatchRecord], info: Info) -> list[BatchMember] | None:
-        return await info.context.loaders.members_by_batch_id.load(parent.batch_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(description="The tokens the batch's flush produced (batch_outputs is never written).")
-    @staticmethod
-    async def outputs(parent: Parent[R.BatchRecord], info: Info) -> list[Token] | None:
-        return await info.context.loaders.outputs_by_batch_id.load(parent.batch_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(description="The one node state of the batch, recorded on its first member.")
-    @staticmethod
-    async def aggregation_state(parent: Parent[R.BatchRecord], info: Info) -> NodeStateT | None:
-        if parent.aggregation_state_id is None:
-            return None
-        return await info.context.loaders.node_state_by_id.load(parent.aggregation_state_id)  # type: ignore[no-any-return]
-
-    @strawberry.field
-    @staticmethod
-    async def aggregation_node(parent: Parent[R.BatchRecord], info: Info) -> PipelineNodeT | None:
-        return await info.context.loaders.node_by_key.load((parent.run_id, parent.aggregation_node_id))  # type: ignore[no-any-return]
+    members = _batch.relation(
+        Loaders.members_by_batch_id, lambda b: b.batch_id,
+        graphql_type="list[BatchMember] | None")
+    outputs = _batch.relation(
+        Loaders.outputs_by_batch_id, lambda b: b.batch_id,
+        graphql_type="list[Token] | None",
+        description="The tokens the batch's flush produced (batch_outputs is never written).")
+    aggregation_state = _batch.relation(
+        Loaders.node_state_by_id, lambda b: b.aggregation_state_id,
+        graphql_type="NodeStateT | None",
+        description="The one node state of the batch, recorded on its first member.")
+    aggregation_node = _batch.relation(
+        Loaders.node_by_key, lambda b: (b.run_id, b.aggregation_node_id),
+        graphql_type="PipelineNodeT | None")
 
 
 @strawberry.type
@@ -298,7 +278,4 @@ class BatchMember:
     token_id: str
     ordinal: int
 
-    @strawberry.field
-    @staticmethod
-    async def token(parent: Parent[R.BatchMemberRecord], info: Info) -> Token | None:
-        return await info.context.loaders.token_by_id.load(parent.token_id)  # type: ignore[no-any-return]
+    token = _member.relation(Loaders.token_by_id, lambda m: m.token_id, graphql_type="Token | None")

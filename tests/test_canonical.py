@@ -8,7 +8,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from landscape_graphql.export.canonical import (
+from landscape_graphql.canonical import (
     Frontier,
     audit_path,
     canonical,

@@ -5,7 +5,7 @@ the JSONL line is that same form. `rfc8785` is pure Python: a run has millions o
 flat record with ASCII keys and no floats goes through orjson with sorted keys instead, which
 produces the same bytes for those (strings are escaped alike, integers up to 2^53 printed
 alike, ASCII keys sort alike by UTF-16 unit and by byte, fractions between 1e-4 and 1e16
-printed alike; tests/export/test_canonical.py checks it against `rfc8785` on generated
+printed alike; tests/test_canonical.py checks it against `rfc8785` on generated
 records). Anything else (other floats, nested values, non-ASCII keys) takes `rfc8785` itself.
 
 The tree is RFC 6962's: leaf `SHA-256(0x00 || record)`, node `SHA-256(0x01 || left || right)`,

@@ -1,0 +1,14 @@
+"""The two column shapes most Landscape tables repeat (tables.py, _tables29.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, String
+
+
+def id_column(name: str, *, nullable: bool = False, length: int = 64) -> Column[str]:
+    return Column(name, String(length), nullable=nullable)
+
+
+def time_column(name: str, *, nullable: bool = False) -> Column[object]:
+    # SQLite stores naive UTC text; PostgreSQL timestamptz. Both come back as datetime.
+    return Column(name, DateTime(timezone=True), nullable=nullable)
