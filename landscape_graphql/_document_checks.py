@@ -21,6 +21,7 @@ from graphql import (
     SelectionSetNode,
 )
 
+from .errors import VALIDATION_FAILED_CODE
 from .limits import DEFAULT_QUERY_LIMITS, QueryLimitError, QueryLimits, parse_with_limits
 
 # Longer query texts are parsed on a worker thread. Parsing is pure Python, so the GIL is still
@@ -60,7 +61,7 @@ def check_document(document: DocumentNode, operation_name: str | None,
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) > 1 and operation_name is None:
         raise GraphQLError("Must provide operation name if query contains multiple operations.",
-                           extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+                           extensions={"code": VALIDATION_FAILED_CODE})
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     widths: dict[str, int] = {}
 

@@ -30,21 +30,17 @@ import secrets
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from .errors import AUTH_UNAVAILABLE_CODE, UNAUTHENTICATED_CODE
 
 __all__ = [
     "ANONYMOUS",
     "AnonymousAuthenticator",
     "AuthError",
-    "AuthMiddleware",
     "Authenticator",
     "BearerAuthenticator",
     "InsecureBindError",
@@ -58,7 +54,6 @@ __all__ = [
     "hash_token",
     "is_loopback_host",
     "new_token",
-    "principal_from_request",
     "refuse_insecure_bind",
 ]
 
@@ -83,9 +78,6 @@ class Principal:
     allowed_runs: frozenset[str] | None  # None: every run
     method: Literal["token", "oidc", "anonymous"]
 
-    def can_read_run(self, run_id: str) -> bool:
-        return self.allowed_runs is None or run_id in self.allowed_runs
-
 
 ANONYMOUS = Principal(subject="anonymous", allowed_runs=None, method="anonymous")
 
@@ -108,7 +100,7 @@ class AuthError(Exception):
 
     @property
     def body(self) -> dict[str, Any]:
-        code = "UNAUTHENTICATED" if self.status_code == 401 else "AUTH_UNAVAILABLE"
+        code = UNAUTHENTICATED_CODE if self.status_code == 401 else AUTH_UNAVAILABLE_CODE
         return {"errors": [{"message": self.description, "extensions": {"code": code}}]}
 
 
@@ -416,44 +408,6 @@ def build_authenticator(
         tokens=TokenStore.from_file(tokens_file) if tokens_file is not None else None,
         oidc=OIDCVerifier(oidc) if oidc is not None else None,
     )
-
-
-class AuthMiddleware:
-    """Pure ASGI: authenticates every HTTP/WebSocket request not in ``exempt_paths``.
-
-    The principal lands in ``scope["state"]["principal"]`` (``request.state.
-    principal``); refusals get a JSON body and ``WWW-Authenticate: Bearer``.
-    """
-
-    def __init__(
-        self, app: ASGIApp, authenticator: Authenticator, *, exempt_paths: Collection[str] = ()
-    ) -> None:
-        self.app, self.authenticator, self.exempt_paths = app, authenticator, frozenset(exempt_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths:
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await self.authenticator.authenticate(Headers(scope=scope))
-        except AuthError as error:
-            logger.info("refused %s %s: %s", scope["type"], scope["path"], error.description)
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            response = JSONResponse(error.body, status_code=error.status_code, headers=error.headers)
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-
-def principal_from_request(request: HTTPConnection) -> Principal:
-    """The authenticated principal; fails closed if the middleware did not run."""
-    principal = request.scope.get("state", {}).get("principal")
-    if not isinstance(principal, Principal):
-        raise RuntimeError("no principal on the request: is AuthMiddleware installed?")
-    return principal
 
 
 # ---------------------------------------------------------------- binding

@@ -71,9 +71,6 @@ from graphql.execution.values import (
 )
 from graphql.type.definition import GraphQLInterfaceType, get_nullable_type
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
-from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
@@ -85,25 +82,21 @@ from ._caches import (
     node_weight,
     text_weight,
 )
-from .error_masking import ClientFacingError
+from .errors import QUERY_LIMIT_CODE, ClientFacingError
 
 __all__ = [
     "DEFAULT_QUERY_LIMITS",
-    "MAX_BODY_BYTES",
     "QUERY_LIMIT_CODE",
-    "BodySizeLimitMiddleware",
     "PageSizeError",
     "QueryLimitError",
     "QueryLimits",
     "QueryLimitsExtension",
-    "effective_page_size",
+    "check_page_size",
     "estimate_nodes",
     "limit_rules",
     "parse_with_limits",
+    "request_body_refusal",
 ]
-
-QUERY_LIMIT_CODE = "QUERY_LIMIT"
-MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +110,8 @@ class QueryLimits:
     max_selections: int = 200
     # Lexical tokens; comments are capped by the same number separately.
     max_tokens: int = 5_000
-    max_body_bytes: int = MAX_BODY_BYTES
+    # The request body (limit name: requestBody), refused with HTTP 413 before it is parsed.
+    max_body_bytes: int = 1024 * 1024
     max_page_size: int = 500
     default_page_size: int = 50
     max_nodes: int = 500_000
@@ -177,7 +171,8 @@ class QueryLimitError(GraphQLError):
 
 
 class PageSizeError(ClientFacingError):
-    """The same page-size refusal, raised from a resolver (see effective_page_size)."""
+    """A page over `max_page_size` (see check_page_size); the same error before execution and
+    in a resolver."""
 
     code = QUERY_LIMIT_CODE
 
@@ -186,26 +181,22 @@ class PageSizeError(ClientFacingError):
             _limit_message("Page size", "pageSize", found, maximum, False),
             extensions=_limit_extensions("pageSize", found, maximum, {"argument": argument}),
         )
+        self.found, self.maximum, self.argument = found, maximum, argument
 
 
-def effective_page_size(
-    first: int | None, last: int | None, limits: QueryLimits = DEFAULT_QUERY_LIMITS
-) -> int:
-    """The number of rows a connection resolver should fetch.
+def check_page_size(first: int | None, last: int | None, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> None:
+    """The page-size rule, for every path: the estimate before execution, each connection's
+    resolver (where a value is finally used, so no path can skip it), and the export."""
+    for argument, value in (("first", first), ("last", last)):
+        if value is not None and value > limits.max_page_size:
+            raise PageSizeError(value, limits.max_page_size, argument)
 
-    The extension already refuses oversized pages before execution; this is the
-    resolver-side guard for schemas or callers that bypass it.
-    """
-    if first is not None and last is not None:
-        raise ClientFacingError("Pass either `first` or `last`, not both", code="BAD_USER_INPUT")
-    requested, argument = (first, "first") if first is not None else (last, "last")
-    if requested is None:
-        return limits.default_page_size
-    if requested < 0:
-        raise ClientFacingError(f"`{argument}` must not be negative", code="BAD_USER_INPUT")
-    if requested > limits.max_page_size:
-        raise PageSizeError(requested, limits.max_page_size, argument)
-    return requested
+
+def request_body_refusal(found: int, maximum: int, lower_bound: bool) -> dict[str, Any]:
+    """The response body refusing a request body over `QueryLimits.max_body_bytes` (HTTP 413)."""
+    return {"errors": [{
+        "message": _limit_message("Request body size", "requestBody", found, maximum, lower_bound),
+        "extensions": _limit_extensions("requestBody", found, maximum, None)}]}
 
 
 # ---------------------------------------------------------------- parsing
@@ -476,16 +467,14 @@ class _Estimator:
         sizes: list[int] = []
         if is_connection:
             requested = [(a, args[a]) for a in ("first", "last") if isinstance(args.get(a), int)]
-            for argument, value in requested:
-                if self.check_page_sizes and value > self.limits.max_page_size:
-                    raise QueryLimitError(
-                        "Page size",
-                        "pageSize",
-                        value,
-                        self.limits.max_page_size,
-                        nodes=node,
-                        details={"argument": argument},
-                    )
+            if self.check_page_sizes:
+                try:
+                    given = dict(requested)
+                    check_page_size(given.get("first"), given.get("last"), self.limits)
+                except PageSizeError as refused:
+                    # The same refusal, located in the document: before execution it is the answer.
+                    raise QueryLimitError("Page size", "pageSize", refused.found, refused.maximum, nodes=node,
+                                          details={"argument": refused.argument}) from None
             sizes.append(max((max(v, 0) for _, v in requested), default=self.limits.default_page_size))
         if is_traversal:
             depth = args.get(depth_arg)
@@ -717,67 +706,3 @@ class QueryLimitsExtension(SchemaExtension):
         landscape["estimatedNodes"] = found
         if found > self.limits.max_nodes:
             raise QueryLimitError("Query estimated node count", "nodes", found, self.limits.max_nodes)
-
-
-# ---------------------------------------------------------------- HTTP body
-
-
-class BodySizeLimitMiddleware:
-    """Pure ASGI middleware answering 413 for bodies over ``max_bytes``.
-
-    A declared Content-Length over the limit is refused without reading; a
-    chunked body is buffered up to the limit and then replayed to the app, so the
-    app never sees a partial body and never holds more than ``max_bytes``.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, found: int, lower_bound: bool
-    ) -> None:
-        message = _limit_message("Request body size", "bodyBytes", found, self.max_bytes, lower_bound)
-        payload = {
-            "errors": [
-                {
-                    "message": message,
-                    "extensions": _limit_extensions("bodyBytes", found, self.max_bytes, None),
-                }
-            ]
-        }
-        await JSONResponse(payload, status_code=413)(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, int(declared), False)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away before sending its body
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send, size, True)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)

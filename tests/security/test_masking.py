@@ -15,12 +15,12 @@ from strawberry.extensions import SchemaExtension
 
 from landscape_graphql.error_masking import (
     LOGGER_NAME,
-    ClientFacingError,
     ErrorMasker,
     MaskingSchema,
     introspection_extensions,
     strip_suggestions,
 )
+from landscape_graphql.errors import ClientFacingError
 from landscape_graphql.limits import QueryLimitsExtension
 
 from ._schema import Query, run
