@@ -67,7 +67,7 @@ def entries() -> dict[tuple[str, str], Bulk]:
     from ..db import records as R
     from ..resolvers import tokens as T
     from ..schema.enums import MatchedBy
-    from ..schema.errors import MatchedValidationError
+    from ..schema.row_errors import MatchedValidationError
 
     def token_id(t: Any) -> Any:
         return t.token_id

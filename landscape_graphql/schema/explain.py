@@ -13,9 +13,9 @@ from ..resolvers import tokens as T
 from ..resolvers.explain import Explanation as ExplanationRecord
 
 if TYPE_CHECKING:
-    from .errors import Artifact, TransformError, ValidationError
     from .lineage import LineageGraph
     from .payloads import Payload
+    from .row_errors import Artifact, TransformError, ValidationError
     from .states import Call, NodeState, RoutingEvent, SchedulerEvent
     from .tokens import Row, Token, TokenOutcome
 
@@ -26,9 +26,9 @@ NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.st
 RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.schema.states")]
 CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
 SchedulerEventT = Annotated["SchedulerEvent", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
-ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 
@@ -95,7 +95,7 @@ class Explanation:
     @staticmethod
     async def validation_errors(parent: Parent[ExplanationRecord], info: Info) -> list[ValidationErrorT] | None:
         from .enums import MatchedBy
-        from .errors import MatchedValidationError
+        from .row_errors import MatchedValidationError
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.token.row_id)
         return [MatchedValidationError(record=rec, matched_by=MatchedBy(by)) for _, by, rec in found]
 

@@ -19,9 +19,9 @@ from .payloads import load_payload
 from .relay import Node, to_global_id
 
 if TYPE_CHECKING:
-    from .errors import Artifact, TransformError, ValidationError
     from .lineage import LineageGraph
     from .payloads import Payload
+    from .row_errors import Artifact, TransformError, ValidationError
     from .runs import PipelineNode, Run
     from .states import Call, NodeState, RoutingEvent
 
@@ -30,9 +30,9 @@ PipelineNodeT = Annotated["PipelineNode", strawberry.lazy("landscape_graphql.sch
 NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
 CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
 RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
-ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 
@@ -90,7 +90,7 @@ class Row(Node):
     @staticmethod
     async def validation_errors(parent: Parent[R.RowRecord], info: Info) -> list[ValidationErrorT] | None:
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.row_id)
-        from .errors import MatchedValidationError
+        from .row_errors import MatchedValidationError
         return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
 
 
