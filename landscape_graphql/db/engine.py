@@ -31,6 +31,7 @@ from ..errors import (
     UnsupportedDatabase,
     WrongKey,
 )
+from ..extras import MissingExtra, require
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
 from .tables import LandscapeTables, tables_for
 
@@ -190,6 +191,7 @@ def _sqlcipher_engine(path: Path, options: EngineOptions) -> AsyncEngine:
             f"{options.key_env} is not set")
     if not path.is_file():
         raise UnsupportedDatabase(f"No database file at {path}")
+    _require("sqlcipher")
     from ._sqlcipher import WrongKeyError, connect_sqlcipher
 
     async def create() -> Any:
@@ -213,6 +215,7 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         raise UnsupportedDatabase(
             f"Unsupported database URL scheme {url.drivername!r}: give a SQLite file path "
             "or a postgresql:// URL")
+    _require("postgres")
     url = url.set(drivername="postgresql+asyncpg")
     engine = create_async_engine(
         url,
@@ -229,6 +232,13 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         }},
     )
     return engine, url.render_as_string(hide_password=True)
+
+
+def _require(extra: str) -> None:
+    try:
+        require(extra)
+    except MissingExtra as exc:
+        raise UnsupportedDatabase(str(exc)) from None
 
 
 def _install_sqlite_guards(engine: AsyncEngine) -> None:

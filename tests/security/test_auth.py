@@ -72,15 +72,28 @@ def b64(data: bytes) -> str:
 
 
 class JWKSServer:
+    """Serves the JWKS at /jwks.json, a discovery document, and whatever `routes` adds: a path
+    mapped to a JSON document, or to ("redirect", location)."""
+
     def __init__(self) -> None:
         self.document: dict[str, Any] = {"keys": [rsa_jwk("k1"), ec_jwk("e1")]}
         self.hits = 0
+        self.requested: list[str] = []
+        self.routes: dict[str, Any] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.hits += 1
-                body = json.dumps(outer.document).encode()
+                outer.requested.append(self.path)
+                answer = outer.routes.get(self.path, outer.document)
+                if isinstance(answer, tuple):
+                    self.send_response(302)
+                    self.send_header("Location", answer[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -91,7 +104,8 @@ class JWKSServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/jwks.json"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -295,6 +309,52 @@ async def test_unreachable_jwks_is_503_not_401() -> None:
         await verifier.verify(sign(claims()))
     assert caught.value.status_code == 503
     assert caught.value.headers == {}
+
+
+async def test_jwks_url_is_discovered_from_the_issuer_when_not_given(jwks_server: JWKSServer) -> None:
+    issuer = f"{jwks_server.base}/realms/landscape"
+    jwks_server.routes["/realms/landscape/.well-known/openid-configuration"] = {
+        "issuer": issuer, "jwks_uri": f"{jwks_server.base}/keys"}
+    verifier = OIDCVerifier(OIDCConfig(issuer=issuer, audience=AUDIENCE))
+    for _ in range(3):
+        assert (await verifier.verify(sign(claims(iss=issuer)))).subject == "alice"
+    # discovered once, then the keys from the jwks_uri it named, cached
+    assert jwks_server.requested == ["/realms/landscape/.well-known/openid-configuration", "/keys"]
+
+
+@pytest.mark.parametrize(("document", "why"), [
+    ({"issuer": "https://elsewhere.example.test", "jwks_uri": "JWKS"}, "names another issuer"),
+    ({"issuer": "ISSUER"}, "no jwks_uri"),
+    ({"issuer": "ISSUER", "jwks_uri": "http://keys.example.test/jwks"}, "must use https"),
+])
+async def test_a_discovery_document_that_breaks_a_rule_gives_no_keys(
+        jwks_server: JWKSServer, caplog: pytest.LogCaptureFixture, document: dict[str, str], why: str) -> None:
+    issuer = jwks_server.base
+    document = {k: v.replace("ISSUER", issuer).replace("JWKS", jwks_server.url) for k, v in document.items()}
+    jwks_server.routes["/.well-known/openid-configuration"] = document
+    verifier = OIDCVerifier(OIDCConfig(issuer=issuer, audience=AUDIENCE))
+    with pytest.raises(AuthError) as caught:
+        await verifier.verify(sign(claims(iss=issuer)))
+    assert caught.value.status_code == 503
+    assert why in caplog.text
+    assert "/jwks.json" not in jwks_server.requested
+
+
+async def test_jwks_redirects_are_not_followed(jwks_server: JWKSServer, caplog: pytest.LogCaptureFixture) -> None:
+    # The redirect's target serves valid keys: following it would accept the token.
+    jwks_server.routes["/moved"] = ("redirect", jwks_server.url)
+    verifier = OIDCVerifier(OIDCConfig(issuer=ISSUER, audience=AUDIENCE, jwks_url=f"{jwks_server.base}/moved"))
+    with pytest.raises(AuthError) as caught:
+        await verifier.verify(sign(claims()))
+    assert caught.value.status_code == 503
+    assert jwks_server.requested == ["/moved"]
+    assert "302" in caplog.text
+
+
+def test_discovery_needs_an_https_issuer() -> None:
+    with pytest.raises(ValueError, match="issuer URL"):
+        OIDCConfig(issuer="http://idp.example.test", audience=AUDIENCE)
+    OIDCConfig(issuer="https://idp.example.test", audience=AUDIENCE)
 
 
 # ---------------------------------------------------------------- tokens file
