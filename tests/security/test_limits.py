@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
+from landscape_graphql._node_budget import estimate_nodes
 from landscape_graphql.error_masking import MaskingSchema
 from landscape_graphql.limits import (
     DEFAULT_QUERY_LIMITS,
     QueryLimits,
     QueryLimitsExtension,
-    estimate_nodes,
     limit_rules,
 )
 
@@ -520,7 +520,8 @@ def test_default_body_limit_is_one_mebibyte() -> None:
 
 
 async def test_estimates_are_cached_per_document_and_variables_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from landscape_graphql import limits as limits_module
+    from landscape_graphql import _caches
+    from landscape_graphql import _node_budget as limits_module
 
     walks = 0
     real = limits_module._estimate
@@ -533,7 +534,7 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
     monkeypatch.setattr(limits_module, "_estimate", counting)
     query = "query ($n: Int) { runs(first: $n) { edges { cursor } } }"
     # Room for about ten entries of this query.
-    small = limits_module.ByteLRU(10 * (limits_module.text_weight(len(query)) + 20))
+    small = _caches.ByteLRU(10 * (_caches.text_weight(len(query)) + 20))
     monkeypatch.setattr(limits_module, "_estimates", small)
     schema = limited_schema()
     estimates = []
@@ -563,7 +564,8 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
 
 async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variables_never_set_one(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from landscape_graphql import limits as limits_module
+    from landscape_graphql import _caches
+    from landscape_graphql import _node_budget as limits_module
 
     walks = 0
     real = limits_module._estimate
@@ -574,7 +576,7 @@ async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variable
         return real(*args, **kwargs)
 
     monkeypatch.setattr(limits_module, "_estimate", counting)
-    monkeypatch.setattr(limits_module, "_estimates", limits_module.ByteLRU(limits_module.ESTIMATE_CACHE_BYTES))
+    monkeypatch.setattr(limits_module, "_estimates", _caches.ByteLRU(_caches.ESTIMATE_CACHE_BYTES))
     schema = limited_schema()
     query = "query ($t: String!, $n: Int) { token(tokenId: $t) { tokenId } runs(first: $n) { edges { cursor } } }"
     estimates = set()
