@@ -22,6 +22,7 @@ WORKDIR /src
 # Dependencies first, in their own layer: editing the sources does not reinstall them.
 # docker/requirements.lock is requirements.lock less the dev tools (same pins and hashes;
 # docker/lock.sh regenerates it), which keeps mypy, Playwright, ruff and pytest (~250 MB) out.
+# It holds the [all] extra (PostgreSQL, OIDC, SQLCipher) and [otel]: the image is landscape-graphql[all,otel].
 COPY docker/build-venv.sh docker/requirements.lock docker/requirements-build.lock docker/
 RUN sh docker/build-venv.sh deps /opt/landscape-graphql
 COPY pyproject.toml README.md ./

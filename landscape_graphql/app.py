@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,17 +26,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from ._document_checks import parse_off_loop
 from ._logging import request_id_var
+from ._off_loop_parse import parse_off_loop
 from ._readiness import busy_and_answering
 from ._shared import ServerGroup
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
 from .db.engine import EngineOptions, Landscape, open_landscape
-from .errors import LandscapeError
-from .graphql_errors import format_errors
+from .error_masking import client_error_entry, error_entry, format_errors, internal_error_entry
+from .errors import (
+    BAD_REQUEST_CODE,
+    METHOD_NOT_ALLOWED_CODE,
+    QUERY_LIMIT_CODE,
+    UNAUTHENTICATED_CODE,
+    UNSUPPORTED_MEDIA_TYPE_CODE,
+    VALIDATION_FAILED_CODE,
+    LandscapeError,
+)
 from .http_cache import DataVersion, Entry, ResponseCache, etag, matches, scope_key
-from .limits import MAX_BODY_BYTES
+from .limits import request_body_refusal
 from .metrics import Metrics, classify_result
 from .persisted import Document, PersistedQueries, PersistedQueryError
 from .schema import build_schema
@@ -55,7 +63,6 @@ class AppConfig:
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     payload_roots: tuple[str, ...] = ()
     graphiql: bool = True
-    max_body_bytes: int = MAX_BODY_BYTES
     authenticator: Authenticator = field(default_factory=AnonymousAuthenticator)
     cors_origins: tuple[str, ...] = ()
     # OpenTelemetry spans per request and statement (tracing.py); None: no tracing at all.
@@ -92,7 +99,7 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _request_error(status: int, message: str, code: str) -> Response:
-    return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+    return _json({"errors": [error_entry(message, code)]}, status)
 
 
 def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlette:
@@ -136,6 +143,10 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         metrics.observe_request(None, "rejected", 0.0, 0, 0, [code], 0)
         return _request_error(status, message, code)
 
+    def body_too_large(found: int, maximum: int, lower_bound: bool) -> Response:
+        metrics.observe_request(None, "rejected", 0.0, 0, 0, [QUERY_LIMIT_CODE], 0)
+        return _json(request_body_refusal(found, maximum, lower_bound), 413)
+
     async def graphql(request: Request) -> Response:
         if request.method == "GET" and config.graphiql:
             from .web import graphiql_response, wants_graphiql
@@ -150,23 +161,25 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             return await graphql_get(request, principal)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            return refuse(415, "Queries are sent with Content-Type application/json", "UNSUPPORTED_MEDIA_TYPE")
+            return refuse(415, "Queries are sent with Content-Type application/json",
+                          UNSUPPORTED_MEDIA_TYPE_CODE)
+        max_body = config.settings.limits.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-            return _body_too_large(config.max_body_bytes, metrics)
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            return body_too_large(int(declared), max_body, False)
         body = bytearray()
         async for chunk in request.stream():
             body.extend(chunk)
-            if len(body) > config.max_body_bytes:
-                return _body_too_large(config.max_body_bytes, metrics)
+            if len(body) > max_body:
+                return body_too_large(len(body), max_body, True)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return refuse(400, "The request body is not valid JSON", "BAD_REQUEST")
+            return refuse(400, "The request body is not valid JSON", BAD_REQUEST_CODE)
         if isinstance(payload, list):
-            return refuse(400, "Operation batching is not enabled", "BAD_REQUEST")
+            return refuse(400, "Operation batching is not enabled", BAD_REQUEST_CODE)
         if not isinstance(payload, dict):
-            return refuse(400, "The request body must be a JSON object", "BAD_REQUEST")
+            return refuse(400, "The request body must be a JSON object", BAD_REQUEST_CODE)
         return await run(request, principal, payload.get("query"), payload.get("variables"),
                          payload.get("operationName"), payload.get("extensions"), text_allowed=True)
 
@@ -175,23 +188,23 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         params = request.query_params
         if "extensions" not in params and "query" not in params:
             return refuse(405, "Queries are sent as POST with Content-Type application/json "
-                               "(GET runs persisted queries only)", "METHOD_NOT_ALLOWED")
+                               "(GET runs persisted queries only)", METHOD_NOT_ALLOWED_CODE)
         decoded: dict[str, Any] = {}
         for name in ("extensions", "variables"):
             if name in params:
                 try:
                     decoded[name] = orjson.loads(params[name])
                 except orjson.JSONDecodeError:
-                    return refuse(400, f"{name} is not valid JSON", "BAD_REQUEST")
+                    return refuse(400, f"{name} is not valid JSON", BAD_REQUEST_CODE)
         return await run(request, principal, params.get("query"), decoded.get("variables"),
                          params.get("operationName"), decoded.get("extensions"), text_allowed=False)
 
     async def run(request: Request, principal: Principal, query: Any, variables: Any, operation_name: Any,
                   extensions: Any, *, text_allowed: bool) -> Response:
         if variables is not None and not isinstance(variables, dict):
-            return refuse(400, "variables must be a JSON object", "BAD_REQUEST")
+            return refuse(400, "variables must be a JSON object", BAD_REQUEST_CODE)
         if operation_name is not None and not isinstance(operation_name, str):
-            return refuse(400, "operationName must be a string", "BAD_REQUEST")
+            return refuse(400, "operationName must be a string", BAD_REQUEST_CODE)
         try:
             document = persisted.resolve(query, extensions, text_allowed=text_allowed)
         except PersistedQueryError as exc:
@@ -203,7 +216,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         try:
             return await config.authenticator.authenticate(request.headers)
         except AuthError as exc:
-            metrics.observe_request(None, "rejected", 0.0, 0, 0, ["UNAUTHENTICATED"], 0)
+            metrics.observe_request(None, "rejected", 0.0, 0, 0, [UNAUTHENTICATED_CODE], 0)
             return Response(orjson.dumps(exc.body), status_code=exc.status_code,
                             headers=exc.headers, media_type="application/json")
 
@@ -240,7 +253,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         try:
             await state.landscape.check_file()
         except LandscapeError as exc:
-            return early({"data": None, "errors": [{"message": exc.message, "extensions": exc.client_extensions()}]})
+            return early({"data": None, "errors": [client_error_entry(exc)]})
         tag = scope = version = None
         if versions is not None:
             version = await versions.current()
@@ -270,16 +283,12 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
         except CannotGetOperationTypeError:
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.
-            return early({"data": None, "errors": [{
-                "message": f"Unknown operation named '{operation_name}'" if operation_name
+            return early({"data": None, "errors": [error_entry(
+                f"Unknown operation named '{operation_name}'" if operation_name
                 else "The document must name the operation to run: it defines several",
-                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}, ctx.db.cost())
+                VALIDATION_FAILED_CODE)]}, ctx.db.cost())
         except Exception:
-            error_id = secrets.token_hex(6)
-            logger.exception("internal error %s outside resolvers", error_id)
-            return early({"data": None, "errors": [{"message": "Internal error",
-                                                    "extensions": {"code": "INTERNAL", "errorId": error_id}}]},
-                         ctx.db.cost())
+            return early({"data": None, "errors": [internal_error_entry("outside resolvers")]}, ctx.db.cost())
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = format_errors(result.errors)
@@ -385,12 +394,3 @@ class _RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
-
-
-def _body_too_large(limit: int, metrics: Metrics) -> Response:
-    metrics.observe_request(None, "rejected", 0.0, 0, 0, ["QUERY_LIMIT"], 0)
-    return _request_error(413, f"The request body exceeds the maximum of {limit} bytes "
-                               "(limit: requestBody)", "QUERY_LIMIT")
-
-
-Handler = Callable[[Request], Awaitable[Response]]

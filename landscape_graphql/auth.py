@@ -20,6 +20,7 @@ becomes the principal's subject.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -30,21 +31,18 @@ import secrets
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from .errors import AUTH_UNAVAILABLE_CODE, UNAUTHENTICATED_CODE
+from .extras import require
 
 __all__ = [
     "ANONYMOUS",
     "AnonymousAuthenticator",
     "AuthError",
-    "AuthMiddleware",
     "Authenticator",
     "BearerAuthenticator",
     "InsecureBindError",
@@ -58,7 +56,6 @@ __all__ = [
     "hash_token",
     "is_loopback_host",
     "new_token",
-    "principal_from_request",
     "refuse_insecure_bind",
 ]
 
@@ -83,9 +80,6 @@ class Principal:
     allowed_runs: frozenset[str] | None  # None: every run
     method: Literal["token", "oidc", "anonymous"]
 
-    def can_read_run(self, run_id: str) -> bool:
-        return self.allowed_runs is None or run_id in self.allowed_runs
-
 
 ANONYMOUS = Principal(subject="anonymous", allowed_runs=None, method="anonymous")
 
@@ -108,7 +102,7 @@ class AuthError(Exception):
 
     @property
     def body(self) -> dict[str, Any]:
-        code = "UNAUTHENTICATED" if self.status_code == 401 else "AUTH_UNAVAILABLE"
+        code = UNAUTHENTICATED_CODE if self.status_code == 401 else AUTH_UNAVAILABLE_CODE
         return {"errors": [{"message": self.description, "extensions": {"code": code}}]}
 
 
@@ -218,11 +212,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _check_fetch_url(url: str, what: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))):
+        raise ValueError(f"the {what} must use https (plain http only on loopback)")
+
+
 @dataclass(frozen=True, slots=True)
 class OIDCConfig:
     issuer: str
     audience: str
-    jwks_url: str
+    # None: the issuer's discovery document (/.well-known/openid-configuration) names it.
+    jwks_url: str | None = None
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     runs_claim: str = "landscape_runs"
     # When the runs claim is absent: True grants every run, False grants none.
@@ -236,24 +237,53 @@ class OIDCConfig:
         bad = [a for a in self.algorithms if a not in ASYMMETRIC_ALGORITHMS]
         if bad or not self.algorithms:
             raise ValueError(f"OIDC algorithms must be among {sorted(ASYMMETRIC_ALGORITHMS)}, got {bad}")
-        url = urllib.parse.urlsplit(self.jwks_url)
-        if not (url.scheme == "https" or (url.scheme == "http" and is_loopback_host(url.hostname or ""))):
-            raise ValueError("the JWKS URL must use https (plain http only on loopback)")
+        if self.jwks_url is not None:
+            _check_fetch_url(self.jwks_url, "JWKS URL")
+        else:
+            _check_fetch_url(self.issuer, "issuer URL (its discovery document gives the JWKS URL)")
 
 
-async def fetch_jwks(url: str, timeout: float = 5.0) -> Mapping[str, Any]:
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect is refused, not followed: the keys come from the URL that was checked (https,
+    # or loopback http), never from wherever a compromised or misconfigured endpoint points.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+async def fetch_json(url: str, timeout: float = 5.0) -> Mapping[str, Any]:
+    """The JSON object at `url` (a JWKS or a discovery document): no redirects, at most
+    MAX_JWKS_BYTES. The caller has checked the URL's scheme."""
     def get() -> Mapping[str, Any]:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # scheme checked in OIDCConfig
+        with _opener.open(request, timeout=timeout) as response:
             body = response.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS document too large")
+            raise ValueError("document too large")
         data = json.loads(body)
         if not isinstance(data, dict):
-            raise ValueError("JWKS document is not an object")
+            raise ValueError("document is not an object")
         return data
 
     return await asyncio.to_thread(get)
+
+
+
+async def discover_jwks_url(issuer: str, fetch: JWKSFetcher = fetch_json) -> str:
+    """The `jwks_uri` of the issuer's OpenID Connect discovery document.
+
+    The document must name the same issuer (OpenID Connect Discovery 1.0, section 4.3), and
+    its `jwks_uri` is held to the rule a configured JWKS URL is."""
+    document = await fetch(issuer.rstrip("/") + "/.well-known/openid-configuration")
+    if document.get("issuer") != issuer:
+        raise ValueError("the discovery document names another issuer")
+    jwks_uri = document.get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise ValueError("the discovery document has no jwks_uri")
+    _check_fetch_url(jwks_uri, "discovered jwks_uri")
+    return jwks_uri
 
 
 class JWKSCache:
@@ -265,14 +295,19 @@ class JWKSCache:
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         *,
-        fetch: JWKSFetcher = fetch_jwks,
+        fetch: JWKSFetcher = fetch_json,
+        discover: Callable[[], Awaitable[str]] | None = None,
         ttl: float = 300.0,
         min_refetch: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if url is None and discover is None:
+            raise ValueError("JWKSCache needs a JWKS URL or a way to discover it")
         self.url, self._fetch, self.ttl, self.min_refetch, self._clock = url, fetch, ttl, min_refetch, clock
+        # Until it succeeds, discovery is retried with each fetch (and rate-limited like one).
+        self._discover = discover
         self._keys: dict[str, Mapping[str, Any]] | None = None
         self._fetched_at = self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -284,6 +319,9 @@ class JWKSCache:
                 return  # someone refreshed while we waited, or too soon to retry
             self._attempted_at = now
             try:
+                if self.url is None:
+                    assert self._discover is not None
+                    self.url = await self._discover()
                 document = await self._fetch(self.url)
                 keys = document.get("keys")
                 if not isinstance(keys, list):
@@ -293,7 +331,7 @@ class JWKSCache:
                 }
                 self._fetched_at = now
             except Exception as error:  # any failure means "no fresh keys"
-                logger.warning("JWKS fetch from %s failed (%s): %s", self.url, reason, error)
+                logger.warning("JWKS fetch from %s failed (%s): %s", self.url or "discovery", reason, error)
                 if self._keys is None:
                     raise AuthError(
                         "Token verification is temporarily unavailable", error=None, status_code=503
@@ -310,9 +348,11 @@ class JWKSCache:
 
 class OIDCVerifier:
     def __init__(self, config: OIDCConfig, *, jwks: JWKSCache | None = None) -> None:
+        require("oidc")  # refused when the server is configured, not at the first token
         self.config = config
         self.jwks = jwks or JWKSCache(
-            config.jwks_url, ttl=config.jwks_ttl_seconds, min_refetch=config.jwks_min_refetch_seconds
+            config.jwks_url, ttl=config.jwks_ttl_seconds, min_refetch=config.jwks_min_refetch_seconds,
+            discover=None if config.jwks_url is not None else functools.partial(discover_jwks_url, config.issuer),
         )
 
     async def verify(self, token: str) -> Principal:
@@ -416,44 +456,6 @@ def build_authenticator(
         tokens=TokenStore.from_file(tokens_file) if tokens_file is not None else None,
         oidc=OIDCVerifier(oidc) if oidc is not None else None,
     )
-
-
-class AuthMiddleware:
-    """Pure ASGI: authenticates every HTTP/WebSocket request not in ``exempt_paths``.
-
-    The principal lands in ``scope["state"]["principal"]`` (``request.state.
-    principal``); refusals get a JSON body and ``WWW-Authenticate: Bearer``.
-    """
-
-    def __init__(
-        self, app: ASGIApp, authenticator: Authenticator, *, exempt_paths: Collection[str] = ()
-    ) -> None:
-        self.app, self.authenticator, self.exempt_paths = app, authenticator, frozenset(exempt_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths:
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await self.authenticator.authenticate(Headers(scope=scope))
-        except AuthError as error:
-            logger.info("refused %s %s: %s", scope["type"], scope["path"], error.description)
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            response = JSONResponse(error.body, status_code=error.status_code, headers=error.headers)
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
-
-def principal_from_request(request: HTTPConnection) -> Principal:
-    """The authenticated principal; fails closed if the middleware did not run."""
-    principal = request.scope.get("state", {}).get("principal")
-    if not isinstance(principal, Principal):
-        raise RuntimeError("no principal on the request: is AuthMiddleware installed?")
-    return principal
 
 
 # ---------------------------------------------------------------- binding

@@ -33,7 +33,7 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
                    help="JSON file of sha256 hashes of bearer tokens, each optionally scoped to run ids")
     p.add_argument("--oidc-issuer", help="accept OIDC JWTs from this issuer")
     p.add_argument("--oidc-audience", help="the audience those JWTs must name")
-    p.add_argument("--oidc-jwks-url", help="where the issuer publishes its keys (JWKS)")
+    p.add_argument("--oidc-jwks-url", help="where the issuer publishes its keys (JWKS); default: the jwks_uri of its discovery document")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="allow a non-loopback --host without authentication")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -112,8 +112,9 @@ def _authenticator(args: argparse.Namespace) -> tuple[object, bool]:
     from .auth import OIDCConfig, build_authenticator
     oidc = None
     if args.oidc_issuer or args.oidc_audience or args.oidc_jwks_url:
-        if not (args.oidc_issuer and args.oidc_audience and args.oidc_jwks_url):
-            raise SystemExit("landscape-graphql: --oidc-issuer, --oidc-audience and --oidc-jwks-url go together")
+        if not (args.oidc_issuer and args.oidc_audience):
+            raise SystemExit("landscape-graphql: --oidc-issuer and --oidc-audience go together "
+                             "(--oidc-jwks-url is optional: the issuer's discovery document names it)")
         oidc = OIDCConfig(issuer=args.oidc_issuer, audience=args.oidc_audience, jwks_url=args.oidc_jwks_url)
     enabled = args.auth_tokens is not None or oidc is not None
     return build_authenticator(tokens_file=args.auth_tokens, oidc=oidc), enabled
@@ -139,6 +140,7 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     from ._process import tune_garbage_collector
     from .auth import InsecureBindError, refuse_insecure_bind
     from .db.engine import EngineOptions, open_landscape
+    from .extras import MissingExtra
     from .serving import bind_socket, run_single, run_workers
 
     configure()
@@ -157,7 +159,7 @@ def _serve(database: str, args: argparse.Namespace, payloads: list[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"landscape-graphql: cannot read the authentication settings: {exc}", file=sys.stderr)
         return 2
-    except InsecureBindError as exc:
+    except (InsecureBindError, MissingExtra) as exc:
         print(f"landscape-graphql: {exc}", file=sys.stderr)
         return 2
     options = EngineOptions(sqlcipher=args.sqlcipher, key_env=args.key_env)

@@ -1,4 +1,5 @@
-"""What a client may learn from a failed request, and what only the server log sees.
+"""What a client may learn from a failed request, and what only the server log sees: the
+masking of GraphQL errors and the response entries made of them.
 
 Three kinds of error reach the response:
 
@@ -16,7 +17,8 @@ Three kinds of error reach the response:
 The masking runs in ``Schema.process_errors`` (see :class:`MaskingSchema`) rather
 than in a ``SchemaExtension``: Strawberry calls ``process_errors`` on every path,
 including errors raised by extensions themselves, which skip the rest of the
-extensions' ``on_operation`` and so would slip past a masking extension.
+extensions' ``on_operation`` and so would slip past a masking extension. By the time
+:func:`format_errors` makes the response's entries, every error is what a client may see.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import strawberry
@@ -33,26 +35,33 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from .errors import (
+    BAD_USER_INPUT_CODE,
+    INTERNAL_CODE,
+    INTERNAL_MESSAGE,
+    PARSE_FAILED_CODE,
+    VALIDATION_FAILED_CODE,
+    ClientFacingError,
+)
+
 __all__ = [
     "INTERNAL_CODE",
     "INTERNAL_MESSAGE",
     "LOGGER_NAME",
     "PARSE_FAILED_CODE",
     "VALIDATION_FAILED_CODE",
-    "ClientFacingError",
     "ErrorMasker",
     "MaskingSchema",
+    "client_error_entry",
+    "error_entry",
+    "format_errors",
+    "internal_error_entry",
     "introspection_extensions",
     "is_client_facing",
     "strip_suggestions",
 ]
 
 LOGGER_NAME = "landscape_graphql"
-INTERNAL_CODE = "INTERNAL"
-INTERNAL_MESSAGE = "Internal error"
-PARSE_FAILED_CODE = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED_CODE = "GRAPHQL_VALIDATION_FAILED"
-BAD_USER_INPUT_CODE = "BAD_USER_INPUT"
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -61,32 +70,6 @@ logger = logging.getLogger(LOGGER_NAME)
 # input-object field ("... unknown field 'x'. Did you mean 'y'? Found: {...}."), in literals
 # and variables alike. Names cannot contain '?', so the suggestion ends at the first one.
 _SUGGESTION_RE = re.compile(r"\s*Did you mean [^?]*\?")
-
-
-class ClientFacingError(Exception):
-    """An error whose message was written for the client and is safe to show.
-
-    ``code`` becomes ``extensions.code``; ``extensions`` adds further keys
-    (``code`` always wins).  Never put SQL, paths or data the principal may not
-    read into the message.
-    """
-
-    code: str = "BAD_REQUEST"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        extensions: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.extensions: dict[str, Any] = dict(extensions or {})
-
-    def client_extensions(self) -> dict[str, Any]:
-        return {**self.extensions, "code": self.code}
 
 
 def strip_suggestions(message: str) -> str:
@@ -206,3 +189,27 @@ def introspection_extensions(enabled: bool) -> list[type[SchemaExtension]]:
     validation; ``__typename`` stays available because clients need it for unions.
     """
     return [] if enabled else [DisableIntrospection]
+
+
+# ---------------------------------------------------------------- response entries
+
+
+def format_errors(errors: Sequence[GraphQLError]) -> list[dict[str, Any]]:
+    """The response's entries for errors already masked (by the schema's process_errors)."""
+    return [dict(e.formatted) for e in errors]
+
+
+def error_entry(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """A response's error entry made outside GraphQL execution (the request, the database)."""
+    return {"message": message, "extensions": {"code": code, **extensions}}
+
+
+def client_error_entry(error: ClientFacingError) -> dict[str, Any]:
+    return {"message": str(error), "extensions": error.client_extensions()}
+
+
+def internal_error_entry(where: str) -> dict[str, Any]:
+    """The masked entry for the exception being handled, whose traceback goes to the log only."""
+    error_id = secrets.token_hex(6)
+    logger.exception("Internal error %s %s", error_id, where)
+    return error_entry(INTERNAL_MESSAGE, INTERNAL_CODE, errorId=error_id)

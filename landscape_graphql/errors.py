@@ -1,17 +1,62 @@
-"""The errors a client may see, each with a stable `extensions.code`.
+"""The errors a client may see, each with a stable `extensions.code`, and every code as a constant.
 
-Anything raised that is not a `LandscapeError` is a bug or an unexpected fault and reaches the
-client only as a masked "Internal error" with an error id; these carry messages written for
-the person asking, so they pass through as they are. None of them may include SQL text, a
-server path or a secret.
+Anything raised that is not a `ClientFacingError` is a bug or an unexpected fault and reaches
+the client only as a masked "Internal error" with an error id (`error_masking`); these carry
+messages written for the person asking, so they pass through as they are. None of them may
+include SQL text, a server path or a secret.
+
+Imports neither Strawberry nor graphql-core: the `db` package raises these and stays free of
+both (tests/test_db_imports.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .error_masking import ClientFacingError
+# Codes of errors about the request itself, not raised as a LandscapeError subclass (each of
+# those declares its own `code` below).
+INTERNAL_CODE = "INTERNAL"
+BAD_REQUEST_CODE = "BAD_REQUEST"
+BAD_USER_INPUT_CODE = "BAD_USER_INPUT"
+PARSE_FAILED_CODE = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED_CODE = "GRAPHQL_VALIDATION_FAILED"
+QUERY_LIMIT_CODE = "QUERY_LIMIT"
+UNSUPPORTED_MEDIA_TYPE_CODE = "UNSUPPORTED_MEDIA_TYPE"
+METHOD_NOT_ALLOWED_CODE = "METHOD_NOT_ALLOWED"
+UNAUTHENTICATED_CODE = "UNAUTHENTICATED"
+AUTH_UNAVAILABLE_CODE = "AUTH_UNAVAILABLE"
+PERSISTED_QUERY_REQUIRED_CODE = "PERSISTED_QUERY_REQUIRED"
+PERSISTED_QUERY_NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
+
+INTERNAL_MESSAGE = "Internal error"
+TIMEOUT_MESSAGE = "The query took longer than the request timeout and was cancelled"
+
+
+class ClientFacingError(Exception):
+    """An error whose message was written for the client and is safe to show.
+
+    ``code`` becomes ``extensions.code``; ``extensions`` adds further keys
+    (``code`` always wins).  Never put SQL, paths or data the principal may not
+    read into the message.
+    """
+
+    code: str = BAD_REQUEST_CODE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.extensions: dict[str, Any] = dict(extensions or {})
+
+    def client_extensions(self) -> dict[str, Any]:
+        return {**self.extensions, "code": self.code}
 
 
 class LandscapeError(ClientFacingError):
@@ -92,6 +137,9 @@ class DatabaseBusy(LandscapeError):
 
 class QueryTimeout(LandscapeError):
     code = "TIMEOUT"
+
+    def __init__(self, message: str = TIMEOUT_MESSAGE) -> None:
+        super().__init__(message)
 
 
 class WrongKey(LandscapeError):

@@ -18,6 +18,14 @@ from typing import Any, Final
 
 from starlette.responses import Response
 
+from .errors import (
+    BAD_USER_INPUT_CODE,
+    PARSE_FAILED_CODE,
+    QUERY_LIMIT_CODE,
+    UNAUTHENTICATED_CODE,
+    VALIDATION_FAILED_CODE,
+)
+
 __all__ = [
     "CONTENT_TYPE",
     "OPERATION_TYPES",
@@ -32,7 +40,7 @@ OPERATION_TYPES: Final = ("query", "mutation", "subscription", "unknown")
 STATUSES: Final = ("ok", "error", "rejected")
 # Errors that mean the request never reached execution.
 REJECTED_CODES: Final = frozenset(
-    {"QUERY_LIMIT", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "UNAUTHENTICATED"}
+    {QUERY_LIMIT_CODE, PARSE_FAILED_CODE, VALIDATION_FAILED_CODE, BAD_USER_INPUT_CODE, UNAUTHENTICATED_CODE}
 )
 
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -19,6 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import (
+    BAD_REQUEST_CODE,
+    METHOD_NOT_ALLOWED_CODE,
+    PERSISTED_QUERY_NOT_FOUND_CODE,
+    PERSISTED_QUERY_REQUIRED_CODE,
+)
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 APQ_MAX_DOCUMENTS = 1000
 APQ_MAX_BYTES = 8 * 1024 * 1024
@@ -75,30 +82,30 @@ class PersistedQueries:
     def resolve(self, query: Any, extensions: Any, *, text_allowed: bool = True) -> Document:
         """The document a request names; raises PersistedQueryError."""
         if extensions is not None and not isinstance(extensions, dict):
-            raise PersistedQueryError("BAD_REQUEST", "extensions must be a JSON object", 400)
+            raise PersistedQueryError(BAD_REQUEST_CODE, "extensions must be a JSON object", 400)
         persisted = (extensions or {}).get("persistedQuery")
         if query is not None and (not isinstance(query, str) or not query.strip()):
-            raise PersistedQueryError("BAD_REQUEST", "The request has no query string", 400)
+            raise PersistedQueryError(BAD_REQUEST_CODE, "The request has no query string", 400)
         if query is not None and not text_allowed:
             raise PersistedQueryError(
-                "METHOD_NOT_ALLOWED",
+                METHOD_NOT_ALLOWED_CODE,
                 "GET runs persisted queries only (extensions.persistedQuery); send query text with POST", 405)
         if persisted is None:
             if query is None:
-                raise PersistedQueryError("BAD_REQUEST", "The request has no query string", 400)
+                raise PersistedQueryError(BAD_REQUEST_CODE, "The request has no query string", 400)
             digest = sha256_hex(query)
             if self.only_persisted and digest not in self.trusted:
                 raise PersistedQueryError(
-                    "PERSISTED_QUERY_REQUIRED", "This server runs only its persisted queries", 400)
+                    PERSISTED_QUERY_REQUIRED_CODE, "This server runs only its persisted queries", 400)
             return Document(query, digest)
         digest = self._hash(persisted)
         if query is not None:
             if sha256_hex(query) != digest:
-                raise PersistedQueryError("BAD_REQUEST", "provided sha does not match query", 400)
+                raise PersistedQueryError(BAD_REQUEST_CODE, "provided sha does not match query", 400)
             if digest not in self.trusted:
                 if self.only_persisted:
                     raise PersistedQueryError(
-                        "PERSISTED_QUERY_REQUIRED", "This server runs only its persisted queries", 400)
+                        PERSISTED_QUERY_REQUIRED_CODE, "This server runs only its persisted queries", 400)
                 self._register(digest, query)
             return Document(query, digest)
         text = self.trusted.get(digest)
@@ -107,7 +114,7 @@ class PersistedQueries:
             if text is not None:
                 self._registered.move_to_end(digest)
         if text is None:
-            raise PersistedQueryError("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+            raise PersistedQueryError(PERSISTED_QUERY_NOT_FOUND_CODE, "PersistedQueryNotFound")
         return Document(text, digest)
 
     @staticmethod
@@ -115,7 +122,7 @@ class PersistedQueries:
         if (not isinstance(persisted, dict) or persisted.get("version") != 1
                 or not isinstance(persisted.get("sha256Hash"), str) or not _SHA256.match(persisted["sha256Hash"])):
             raise PersistedQueryError(
-                "BAD_REQUEST", "extensions.persistedQuery needs version 1 and a lower-case hex sha256Hash", 400)
+                BAD_REQUEST_CODE, "extensions.persistedQuery needs version 1 and a lower-case hex sha256Hash", 400)
         return str(persisted["sha256Hash"])
 
     def _register(self, digest: str, text: str) -> None:

@@ -20,6 +20,32 @@ skip_browser=${LANDSCAPE_DEPS_SKIP_BROWSER:-0}
 
 missing=()
 
+# Debian's postgresql package creates and starts a default cluster (port 5432) that nothing here
+# uses: the tests make their own. This file switches that off while the package installs, and
+# is removed right after, so no later PostgreSQL install on this machine is changed by it (an
+# earlier version of this script left it behind; it is deleted here too).
+no_cluster_conf=/etc/postgresql-common/createcluster.d/50-landscape-graphql.conf
+
+root_command() {
+    if [ "$(id -u)" -eq 0 ]; then
+        as_root=()
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
+    else
+        return 1
+    fi
+}
+
+if [ -e "$no_cluster_conf" ] && [ "$dry_run" != 1 ]; then
+    if root_command; then
+        "${as_root[@]}" rm -f "$no_cluster_conf"
+        "${as_root[@]}" rmdir --ignore-fail-on-non-empty "$(dirname "$no_cluster_conf")" 2>/dev/null || true
+        echo "install-system-deps: removed $no_cluster_conf left by an earlier run"
+    else
+        echo "install-system-deps: $no_cluster_conf (left by an earlier run) needs root to remove" >&2
+    fi
+fi
+
 pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]
 }
@@ -62,11 +88,7 @@ fi
 
 echo "install-system-deps: installing ${missing[*]}"
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
-else
+if ! root_command; then
     echo "install-system-deps: need root (or sudo) to install ${missing[*]}" >&2
     exit 1
 fi
@@ -76,12 +98,20 @@ if [ "$dry_run" = 1 ]; then
     exit 0
 fi
 
-# Debian's postgresql package would create and start a default cluster on port 5432 that
-# nothing here uses (the tests make their own); switch that off before the package arrives.
 if [[ " ${missing[*]} " == *" postgresql "* ]]; then
-    "${as_root[@]}" mkdir -p /etc/postgresql-common/createcluster.d
-    echo "create_main_cluster = false" \
-        | "${as_root[@]}" tee /etc/postgresql-common/createcluster.d/50-landscape-graphql.conf >/dev/null
+    conf_dir=$(dirname "$no_cluster_conf")
+    made_dir=0
+    [ -d "$conf_dir" ] || made_dir=1
+    remove_no_cluster_conf() {
+        "${as_root[@]}" rm -f "$no_cluster_conf"
+        if [ "$made_dir" = 1 ]; then
+            "${as_root[@]}" rmdir --ignore-fail-on-non-empty "$conf_dir" 2>/dev/null || true
+        fi
+    }
+    # Removed however the install ends (success, failure, interrupt).
+    trap remove_no_cluster_conf EXIT
+    "${as_root[@]}" mkdir -p "$conf_dir"
+    echo "create_main_cluster = false" | "${as_root[@]}" tee "$no_cluster_conf" >/dev/null
 fi
 
 # A fresh machine has no package lists; retry once because a mirror sync can make the

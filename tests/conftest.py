@@ -103,7 +103,7 @@ class Api:
         self.payload_roots = payload_roots
 
     async def run(self, query: str, variables: dict[str, Any] | None = None, **ctx: Any) -> Result:
-        from landscape_graphql.graphql_errors import format_errors
+        from landscape_graphql.error_masking import format_errors
         extra: dict[str, Any] = {}
         if self.payload_roots:
             from landscape_graphql.payloads import ByteBudget, PayloadStore

@@ -8,7 +8,7 @@ import gc
 
 from graphql import DocumentNode
 
-from landscape_graphql import _caches, limits
+from landscape_graphql import _caches, _node_budget, limits
 from landscape_graphql.execution import plans
 from tests.conftest import Api, truth
 
@@ -40,7 +40,7 @@ async def test_short_queries_are_kept_within_each_caches_bytes(apis: dict[tuple[
         fields = " ".join(f"f{i}_{j}: tokenId" for j in range(20))
         data = await api.ok(f'{{ token(tokenId: "{TOKEN}") {{ {fields} }} }}')
         assert data["token"][f"f{i}_0"] == TOKEN
-    for cache in (limits._parsed, limits._estimates, _caches._VALIDATIONS, plans._SHARED):
+    for cache in (limits._parsed, _node_budget._estimates, _caches._VALIDATIONS, plans._SHARED):
         assert 0 < cache.bytes <= cache.max_bytes
         assert len(cache) > 0
 

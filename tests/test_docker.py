@@ -314,7 +314,10 @@ def test_image_locks_are_subsets_of_the_main_lock() -> None:
     import tomllib
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     names = {name for name, _ in runtime}
-    for requirement in project["project"]["dependencies"]:
+    extras = project["project"]["optional-dependencies"]
+    # the image is landscape-graphql[all,otel]
+    for requirement in [*project["project"]["dependencies"], *extras["postgres"], *extras["oidc"],
+                        *extras["sqlcipher"], *extras["otel"]]:
         name = re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~; ]", requirement)[0]).lower()
         assert name in names, f"{name} missing from docker/requirements.lock: run docker/lock.sh"
     # The runtime lock carries no development tool.

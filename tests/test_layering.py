@@ -130,15 +130,11 @@ def test_the_graph_is_read() -> None:
     assert "loaders" in graph["context"]
 
 
-# limits.py calls _document_checks.check_document (imported in the function), which needs
-# limits' types: one cycle left to the split of limits.py (issue 9, its other half).
-_PENDING = {("limits", "_document_checks")}
+
 
 
 def test_no_import_cycle_between_packages_and_top_level_modules() -> None:
     graph = _unit_graph()
-    for source, target in _PENDING:
-        graph[source].discard(target)
     assert _cycle(graph) is None, _cycle(graph)
 
 

@@ -20,7 +20,6 @@ The key never appears in a message, a log line or an exception's context.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -31,11 +30,9 @@ from urllib.parse import quote
 
 import aiosqlite
 
-__all__ = ["SQLCipherUnavailable", "WrongKeyError", "connect_sqlcipher", "encrypt_copy", "sqlcipher_module"]
+from ..extras import require
 
-
-class SQLCipherUnavailable(RuntimeError):
-    """The sqlcipher3 package is not installed."""
+__all__ = ["WrongKeyError", "connect_sqlcipher", "encrypt_copy", "sqlcipher_module"]
 
 
 class WrongKeyError(Exception):
@@ -43,12 +40,8 @@ class WrongKeyError(Exception):
 
 
 def sqlcipher_module() -> ModuleType:
-    try:
-        return importlib.import_module("sqlcipher3")
-    except ImportError:
-        raise SQLCipherUnavailable(
-            "Reading an encrypted Landscape needs the sqlcipher3 package "
-            "(pip install sqlcipher3: a self-contained wheel)") from None
+    """sqlcipher3; `extras.MissingExtra` naming `[sqlcipher]` when it is not installed."""
+    return require("sqlcipher")
 
 
 def _check_key(key: str) -> str:
@@ -165,7 +158,7 @@ async def connect_sqlcipher(path: str, key: str, *, readonly: bool = True,
                             iter_chunk_size: int = 64) -> aiosqlite.Connection:
     """Open an encrypted SQLite file through aiosqlite; read-only unless told otherwise.
 
-    Raises `WrongKeyError` when the key does not decrypt it, `SQLCipherUnavailable` without
+    Raises `WrongKeyError` when the key does not decrypt it, `extras.MissingExtra` without
     sqlcipher3, `sqlite3.OperationalError` when the file cannot be opened.
     """
     target = Path(path)

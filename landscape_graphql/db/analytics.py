@@ -35,6 +35,7 @@ from ..errors import AuditIntegrityError
 from . import analytics_records as A
 from . import records as R
 from ._keys import in_keys, key_set
+from ._rowmap import enum_value
 from ._statements import fetch_by_keys, prepared, record_columns
 from .enums import (
     PATH_TO_ROW,
@@ -47,7 +48,6 @@ from .enums import (
     TerminalPath,
     TerminalResult,
 )
-from .records import _enum as enum_value
 from .session import DbSession
 
 PERCENTILES = (50, 95, 99)

@@ -17,14 +17,22 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from ..errors import DatabaseUnavailable, LandscapeError, UnsupportedDatabase, WrongKey
+from ..errors import (
+    DatabaseBusy,
+    DatabaseUnavailable,
+    LandscapeError,
+    QueryTimeout,
+    UnsupportedDatabase,
+    WrongKey,
+)
+from ..extras import MissingExtra, require
 from .epoch import ELSPETH_VERSIONS, EpochInfo, detect_epoch
-from .errors import translate_db_error
 from .tables import LandscapeTables, tables_for
 
 
@@ -183,6 +191,7 @@ def _sqlcipher_engine(path: Path, options: EngineOptions) -> AsyncEngine:
             f"{options.key_env} is not set")
     if not path.is_file():
         raise UnsupportedDatabase(f"No database file at {path}")
+    _require("sqlcipher")
     from ._sqlcipher import WrongKeyError, connect_sqlcipher
 
     async def create() -> Any:
@@ -206,6 +215,7 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         raise UnsupportedDatabase(
             f"Unsupported database URL scheme {url.drivername!r}: give a SQLite file path "
             "or a postgresql:// URL")
+    _require("postgres")
     url = url.set(drivername="postgresql+asyncpg")
     engine = create_async_engine(
         url,
@@ -222,6 +232,13 @@ def _postgres_engine(target: str, options: EngineOptions) -> tuple[AsyncEngine, 
         }},
     )
     return engine, url.render_as_string(hide_password=True)
+
+
+def _require(extra: str) -> None:
+    try:
+        require(extra)
+    except MissingExtra as exc:
+        raise UnsupportedDatabase(str(exc)) from None
 
 
 def _install_sqlite_guards(engine: AsyncEngine) -> None:
@@ -266,3 +283,40 @@ async def open_landscape(target: str, options: EngineOptions | None = None) -> L
     return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
                      backend=backend, location=location, watch=_FileWatch(watched),
                      busy_timeout_ms=round(options.busy_timeout_s * 1000))
+
+
+# Driver messages can carry SQL text and server paths, so none of them is passed on: each known
+# fault becomes a fixed sentence with a code, and anything else stays an internal error.
+def translate_db_error(exc: BaseException) -> BaseException:
+    """The client-facing error for a database fault, or `exc` itself when it is not one."""
+    if isinstance(exc, LandscapeError):
+        return exc
+    if isinstance(exc, sa_exc.TimeoutError):
+        return DatabaseBusy("All database connections are in use; try again shortly")
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return QueryTimeout()
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable("The database connection was lost; try again")
+    message = str(original).lower()
+    if isinstance(original, sqlite3.OperationalError | sqlite3.DatabaseError):
+        if "locked" in message or "busy" in message:
+            return DatabaseBusy("The database is locked by a writer; try again shortly")
+        if "interrupted" in message:
+            return QueryTimeout()
+        if "malformed" in message or "not a database" in message:
+            return DatabaseUnavailable("The database file is corrupt or not a SQLite database")
+        if "unable to open" in message or "disk i/o" in message or "no such table" in message:
+            return DatabaseUnavailable("The database file cannot be read")
+        return exc
+    name = type(original).__name__
+    # SQLAlchemy's asyncpg adapter wraps the driver's exception (its class is then "Error"):
+    # the driver's own is its cause. 57014 is query_canceled (a cancel or statement_timeout).
+    driver = original.__cause__ if name == "Error" and original.__cause__ is not None else original
+    if type(driver).__name__ == "QueryCanceledError" or getattr(driver, "sqlstate", None) == "57014":
+        return QueryTimeout()
+    if name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
+                "InterfaceError", "ConnectionFailureError", "AdminShutdownError",
+                "InternalClientError", "TooManyConnectionsError"} or isinstance(original, OSError):
+        return DatabaseUnavailable("The database server cannot be reached")
+    return exc

@@ -426,7 +426,7 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
         stmt = stmt.where(c)
     if cond is None:
         return await keyset_page(db, "tokens", stmt, [SortKey(t.c.token_id)], request, size,
-                                 lambda r: R.token_from_tuple(r, db.epoch))
+                                 lambda r: R.record_from_tuple(R.TokenRecord, r, db.epoch))
     terminal_col = o.c.completed if db.epoch >= 29 else o.c.is_terminal
     other = o.alias("o_terminal")
     other_terminal = other.c.completed if db.epoch >= 29 else other.c.is_terminal
@@ -435,7 +435,7 @@ async def tokens_page(db: DbSession, run_id: str, request: PageRequest, size: in
                                                      other_terminal == 1))
     stmt = stmt.where(exists().where(o.c.token_id == t.c.token_id, current, cond))
     return await keyset_page(db, "tokens", stmt, [SortKey(t.c.token_id)], request, size,
-                             lambda r: R.token_from_tuple(r, db.epoch))
+                             lambda r: R.record_from_tuple(R.TokenRecord, r, db.epoch))
 
 
 async def node_states_page(db: DbSession, run_id: str, request: PageRequest, size: int, *,
@@ -491,7 +491,7 @@ async def calls_page(db: DbSession, run_id: str, request: PageRequest, size: int
         if statuses:
             stmt = stmt.where(c.c.status.in_([x.value for x in statuses]))
         return await keyset_page(db, "calls", stmt, [SortKey(c.c.call_id)], request, size,
-                                 lambda r: R.call_from_tuple(r, db.epoch))
+                                 lambda r: R.record_from_tuple(R.CallRecord, r, db.epoch))
 
     def base() -> tuple[Select[Any], list[SortKey]]:
         stmt = select(*record_columns(c, R.CallRecord)).where(_calls_in_run(db, bindparam("run_id")))

@@ -47,6 +47,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
+from ..extras import MissingExtra, require
 from .tables import EPOCH_29, SUPPORTED_EPOCHS, tables_for
 
 __all__ = ["LoadError", "LoadReport", "TableLoad", "WidenedColumn", "load_sqlite_into_postgres", "main", "sqlite_epoch"]
@@ -276,6 +277,10 @@ def _postgres_url(target: str) -> URL:
         raise LoadError("the PostgreSQL URL cannot be parsed") from None
     if url.get_backend_name() != "postgresql":
         raise LoadError(f"not a PostgreSQL URL (scheme {url.drivername!r})")
+    try:
+        require("postgres")
+    except MissingExtra as exc:
+        raise LoadError(str(exc)) from None
     return url.set(drivername="postgresql+asyncpg")
 
 

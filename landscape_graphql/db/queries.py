@@ -49,8 +49,6 @@ def _outcome_columns(db: DbSession) -> list[Any]:
 
 
 def _records(cls: type[T], rows: Sequence[Any], epoch: int, offset: int = 0) -> list[T]:
-    if cls is R.TokenRecord:
-        return R.tokens_from_tuples(rows, epoch, offset)  # type: ignore[return-value]
     map_row = R.record_mapper(cls, epoch)
     if offset:
         return [map_row(r[offset:]) for r in rows]
@@ -159,12 +157,13 @@ async def children_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tu
                 .order_by(tp.c.parent_token_id, tok.c.created_at, tp.c.token_id))
 
     rows = await fetch_by_keys(db, "children_of_tokens", build, token_ids)
+    token = R.record_mapper(R.TokenRecord, db.epoch)
     out = []
     for r in rows:
         if r[2] is None:
             raise AuditIntegrityError(f"token_parents[parent {r[0]}]",
                                       "every child in token_parents must exist in tokens")
-        out.append((r[0], r[1], R.token_from_tuple(r[2:], db.epoch)))
+        out.append((r[0], r[1], token(r[2:])))
     return out
 
 
@@ -226,7 +225,8 @@ async def calls_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[tuple
                 .order_by(s.c.token_id, s.c.step_index, s.c.attempt, c.c.call_index))
 
     rows = await fetch_by_keys(db, "calls_of_tokens", build, token_ids)
-    return [(r[0], R.call_from_tuple(r[1:], db.epoch)) for r in rows]
+    call = R.record_mapper(R.CallRecord, db.epoch)
+    return [(r[0], call(r[1:])) for r in rows]
 
 
 async def calls_of_operations(db: DbSession, operation_ids: Sequence[str]) -> list[R.CallRecord]:
@@ -248,7 +248,7 @@ async def routing_events_of_tokens(db: DbSession, token_ids: Sequence[str]) -> l
                 .order_by(s.c.token_id, s.c.step_index, s.c.attempt, e.c.ordinal))
 
     rows = await fetch_by_keys(db, "routing_events_of_tokens", build, token_ids)
-    mapper = R.tuple_mapper(R.RoutingEventRecord, db.epoch)
+    mapper = R.record_mapper(R.RoutingEventRecord, db.epoch)
     return [(r[0], mapper(r[1:])) for r in rows]
 
 
@@ -285,7 +285,7 @@ async def batches_of_member_tokens(db: DbSession, token_ids: Sequence[str]) -> l
                 .order_by(m.c.token_id, b.c.created_at, b.c.batch_id))
 
     rows = await fetch_by_keys(db, "batches_of_member_tokens", build, token_ids)
-    mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
+    mapper = R.record_mapper(R.BatchRecord, db.epoch)
     return [(r[0], r[1], mapper(r[2:])) for r in rows]
 
 
@@ -327,7 +327,7 @@ async def producing_batches_of_tokens(db: DbSession, token_ids: Sequence[str]) -
         return stmt.order_by(tp.c.token_id, b.c.created_at)
 
     rows = await fetch_by_keys(db, "producing_batches_of_tokens", build, token_ids)
-    mapper = R.tuple_mapper(R.BatchRecord, db.epoch)
+    mapper = R.record_mapper(R.BatchRecord, db.epoch)
     return [(r[0], mapper(r[1:])) for r in rows]
 
 
@@ -380,7 +380,7 @@ async def validation_errors_of_rows(db: DbSession, row_ids: Sequence[str]) -> li
                 .order_by(rw.c.row_id, v.c.created_at, v.c.error_id))
 
     rows = await fetch_by_keys(db, "validation_errors_of_rows", build, row_ids)
-    mapper = R.tuple_mapper(R.ValidationErrorRecord, db.epoch)
+    mapper = R.record_mapper(R.ValidationErrorRecord, db.epoch)
     return [(r[0], "ROW_ID" if r[1] else "ROW_HASH", mapper(r[2:])) for r in rows]
 
 
@@ -415,7 +415,8 @@ async def artifacts_of_tokens(db: DbSession, token_ids: Sequence[str]) -> list[t
         return stmt.order_by(key, a.c.created_at, a.c.artifact_id)
 
     rows = await fetch_by_keys(db, "artifacts_of_tokens", build, token_ids)
-    return [(r[0], R.artifact_from_tuple(r[1:], db.epoch)) for r in rows]
+    artifact = R.record_mapper(R.ArtifactRecord, db.epoch)
+    return [(r[0], artifact(r[1:])) for r in rows]
 
 
 async def checkpoints_of_runs(db: DbSession, run_ids: Sequence[str]) -> list[R.CheckpointRecord]:

@@ -12,9 +12,9 @@ costs more than running a small indexed SELECT, and SQLAlchemy's per-row process
 (notably parsing SQLite's text timestamps) more than the mapping to records.
 
 A request may `hold()` the connection it checks out and give it back with `release()` when it
-ends (the fast executor does); that saves a pool round trip per statement, which with
-aiosqlite is a thread hop for the reset-on-return. Without `hold()` each statement checks its
-connection out and back in, as it always did.
+ends (the fast executor does); that saves the pool's checkout and check-in per statement
+(no thread hop: check-in runs no rollback, see `pool_reset_on_return` in engine.py). Without
+`hold()` each statement checks its connection out and back in, as it always did.
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..errors import LandscapeError, QueryTimeout
-from .engine import Landscape
-from .errors import translate_db_error
+from .engine import Landscape, translate_db_error
 
 # Connections one holding request keeps. One: a request that held one connection and waited for
 # the pool for another could deadlock with others doing the same once the pool is drained (32
@@ -50,8 +49,6 @@ MAX_HELD_CONNECTIONS = 1
 # request's statement count would depend on the machine's load (at 25 ms, eight statements of
 # the test suite moved on a quiet machine). Only a real scan gets here.
 INLINE_BUDGET_S = 1.0
-
-_TIMEOUT_MESSAGE = "The query took longer than the request timeout and was cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +264,7 @@ class DbSession:
             # the time the inline attempt used taken off: the deadline is the request's.
             remaining = self.remaining()
             if remaining is not None and remaining <= 0:
-                raise QueryTimeout(_TIMEOUT_MESSAGE)
+                raise QueryTimeout()
             return await self._execute_driver_sql(conn, prepared.sql, parameters, remaining)
         return rows
 
@@ -282,9 +279,10 @@ class DbSession:
         A prepared statement is usually an indexed lookup or a page: tens of microseconds of
         SQLite, against ~75 µs for each hop to aiosqlite's thread and back, and the rows'
         Python objects hold the GIL in either thread anyway. But the loop must never wait
-        for SQLite: /livez and every other request share it. So the attempt gets a short
-        budget (the progress handler interrupts it) and no busy wait (a locked database
-        fails at once), and the caller reruns what was abandoned on the thread. Nothing was
+        for SQLite for long: /livez and every other request share it. So the attempt gets
+        `INLINE_BUDGET_S` (1 s, far above any lookup or page, for the reasons given there; the
+        progress handler interrupts it) and no busy wait (a locked database fails at once), and
+        the caller reruns what was abandoned on the thread. Nothing was
         returned or counted by then, so a rerun costs time, never a wrong answer or count.
         """
         budget = INLINE_BUDGET_S if remaining is None else min(INLINE_BUDGET_S, remaining)
@@ -329,7 +327,7 @@ class DbSession:
             return await asyncio.wait_for(asyncio.shield(task), remaining)
         except TimeoutError:
             await self._cancel(conn, task)
-            raise QueryTimeout(_TIMEOUT_MESSAGE) from None
+            raise QueryTimeout() from None
 
     async def _cancel(self, conn: AsyncConnection, task: asyncio.Future[Any]) -> None:
         """Stop the statement `task` runs so its connection goes back healthy.

@@ -232,6 +232,7 @@ async def _export(args: argparse.Namespace) -> int:
         columns: list[str] = []
         signer = None
         if args.preset == "run":
+            from ..limits import DEFAULT_QUERY_LIMITS
             from .runs import check_exportable, http_source, local_source, run_info_http, run_info_local
             info = (await run_info_local(landscape, args.run) if landscape is not None
                     else await run_info_http(executor, args.run))
@@ -256,7 +257,7 @@ async def _export(args: argparse.Namespace) -> int:
             else:
                 if args.with_payloads:
                     raise ExportError("--with-payloads reads the payload store: use --db", 2)
-                source = http_source(executor, info.run_id, args.page_size or 500)
+                source = http_source(executor, info.run_id, args.page_size or DEFAULT_QUERY_LIMITS.max_page_size)
             columns = csv_columns(info.epoch)
             identity: Any = header["run"]
         else:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..db.export import json_value, record_types
+from ..limits import DEFAULT_QUERY_LIMITS
 from .manifest import ExportError
 from .sources import ConnectionSpec, Executor, QuerySource, RunTableSource, Source
 
@@ -67,7 +68,7 @@ def local_source(landscape: Any, run_id: str, page_size: int, with_payloads: Any
 
 def http_source(execute: Executor, run_id: str, page_size: int) -> Source:
     spec = ConnectionSpec(["run", "exportRecords"], False)
-    return QuerySource(execute, RUN_EXPORT_QUERY, {"r": run_id, "first": min(page_size, 500)}, spec,
+    return QuerySource(execute, RUN_EXPORT_QUERY, {"r": run_id, "first": min(page_size, DEFAULT_QUERY_LIMITS.max_page_size)}, spec,
                        line_field="canonical")
 
 

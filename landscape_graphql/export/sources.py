@@ -100,7 +100,7 @@ class InProcessExecutor:
 
     async def __call__(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         from ..context import Context
-        from ..graphql_errors import format_errors
+        from ..error_masking import format_errors
         from ..payloads import ByteBudget, PayloadStore
         extra: dict[str, Any] = {}
         if self.payload_roots:

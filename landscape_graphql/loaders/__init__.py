@@ -11,7 +11,7 @@ from functools import cached_property
 
 from ..db.session import DbSession
 from ..payloads import ByteBudget, PayloadStore
-from . import errors, runs, states, tokens
+from . import row_errors, runs, states, tokens
 from .analytics import AnalyticsLoaders
 from .payloads import PayloadByRefLoader
 
@@ -169,13 +169,13 @@ class Loaders:
 
     # errors and artifacts
     @cached_property
-    def validation_errors_by_row_id(self) -> errors.ValidationErrorsByRowIdLoader:
-        return errors.ValidationErrorsByRowIdLoader(self.db)
+    def validation_errors_by_row_id(self) -> row_errors.ValidationErrorsByRowIdLoader:
+        return row_errors.ValidationErrorsByRowIdLoader(self.db)
 
     @cached_property
-    def transform_errors_by_token_id(self) -> errors.TransformErrorsByTokenIdLoader:
-        return errors.TransformErrorsByTokenIdLoader(self.db)
+    def transform_errors_by_token_id(self) -> row_errors.TransformErrorsByTokenIdLoader:
+        return row_errors.TransformErrorsByTokenIdLoader(self.db)
 
     @cached_property
-    def artifacts_by_token_id(self) -> errors.ArtifactsByTokenIdLoader:
-        return errors.ArtifactsByTokenIdLoader(self.db)
+    def artifacts_by_token_id(self) -> row_errors.ArtifactsByTokenIdLoader:
+        return row_errors.ArtifactsByTokenIdLoader(self.db)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..db.pages import PageRequest
 from ..errors import BadArgument
+from ..limits import check_page_size
 from ..settings import Settings
 
 
@@ -11,15 +12,13 @@ def page_request(settings: Settings, first: int | None, after: str | None,
                  last: int | None, before: str | None) -> tuple[PageRequest, int]:
     """Validate first/last and return the request with the page size to fetch.
 
-    The query-limits extension refuses oversized pages before execution; this is the same rule
-    where the value is finally used, so no path can skip it.
+    The query-limits extension refuses oversized pages before execution with the same rule.
     """
     limits = settings.limits
     for name, value in (("first", first), ("last", last)):
         if value is not None and value < 0:
             raise BadArgument(name, "must not be negative")
-        if value is not None and value > limits.max_page_size:
-            raise BadArgument(name, f"{value} exceeds the maximum page size of {limits.max_page_size}")
+    check_page_size(first, last, limits)
     if first is not None and last is not None:
         raise BadArgument("last", "cannot be combined with first")
     size = first if first is not None else last if last is not None else limits.default_page_size

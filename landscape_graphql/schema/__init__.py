@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.exceptions import StrawberryInputCoercionError
 
 from .._caches import BoundedValidationCache
-from ..error_masking import ClientFacingError, MaskingSchema, introspection_extensions
+from ..error_masking import MaskingSchema, introspection_extensions
 from ..execution import executor_class
-from ..limits import QueryLimitsExtension
+from ..limits_extension import QueryLimitsExtension
 from ..settings import Settings
 from .query import NODE_TYPES, Query
 
 # Validation results are cached bounded by bytes (_caches.py). Parsed documents are cached,
 # also by bytes, by the query-limits extension, which parses with its token limit;
 # Strawberry's ParserCache would parse before it.
-
-
-def _client_facing(error: BaseException) -> bool:
-    return isinstance(error, ClientFacingError | StrawberryInputCoercionError)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -32,7 +27,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             *introspection_extensions(settings.introspection),
         ],
         hide_suggestions=not settings.introspection,
-        client_facing=_client_facing,
         execution_context_class=executor_class(settings),
     )
 

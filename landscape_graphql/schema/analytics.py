@@ -20,15 +20,15 @@ from ..resolvers import analytics as RA
 from . import enums as E
 
 if TYPE_CHECKING:
-    from .errors import TransformError, ValidationError
+    from .row_errors import TransformError, ValidationError
     from .runs import PipelineNode, Run
     from .states import NodeState
 
 PipelineNodeT = Annotated["PipelineNode", strawberry.lazy("landscape_graphql.schema.runs")]
 RunT = Annotated["Run", strawberry.lazy("landscape_graphql.schema.runs")]
 NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
 
 strawberry.enum(RA.Severity)
 strawberry.enum(RA.DiagnosisStatus, description="CRITICAL if any problem is critical, OK if none, else WARNING.")

@@ -19,9 +19,9 @@ from ._relations import RelationsOf
 from .tokens import matched_validation_errors
 
 if TYPE_CHECKING:
-    from .errors import Artifact, TransformError, ValidationError
     from .lineage import LineageGraph
     from .payloads import Payload
+    from .row_errors import Artifact, TransformError, ValidationError
     from .states import Call, NodeState, RoutingEvent, SchedulerEvent
     from .tokens import Row, Token, TokenOutcome
 
@@ -32,9 +32,9 @@ NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.st
 RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.schema.states")]
 CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
 SchedulerEventT = Annotated["SchedulerEvent", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
-ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 

@@ -18,10 +18,10 @@ from ..resolvers.explain import Explanation as ExplanationRecord
 from ._relations import record_field
 from .analytics import Diagnosis
 from .analytics import diagnose as _diagnose
-from .errors import Artifact, TransformError, ValidationError
 from .explain import Explanation
 from .lineage import LineagePath
 from .relay import Connection, Node, from_global_id
+from .row_errors import Artifact, TransformError, ValidationError
 from .runs import Operation, PipelineEdge, PipelineNode, Run, RunFilter
 from .states import Call, NodeState, RoutingEvent
 from .tokens import Batch, Row, Token

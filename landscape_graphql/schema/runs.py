@@ -25,9 +25,9 @@ from .relay import Connection, Node, to_global_id
 
 if TYPE_CHECKING:
     from .dag import RunDag
-    from .errors import Artifact, TransformError, ValidationError
     from .export import ExportRecordConnection
     from .payloads import Payload
+    from .row_errors import Artifact, TransformError, ValidationError
     from .states import Call, NodeState
     from .tokens import Batch, Row, Token
 
@@ -36,9 +36,9 @@ RowT = Annotated["Row", strawberry.lazy("landscape_graphql.schema.tokens")]
 BatchT = Annotated["Batch", strawberry.lazy("landscape_graphql.schema.tokens")]
 NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
 CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
-ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 DagT = Annotated["RunDag", strawberry.lazy("landscape_graphql.schema.dag")]
 ExportRecordsT = Annotated["ExportRecordConnection", strawberry.lazy("landscape_graphql.schema.export")]

@@ -18,14 +18,14 @@ from ..resolvers import tokens as T
 from . import enums as E
 from ._json import parse_json
 from ._relations import RelationsOf
-from .errors import MatchedValidationError
 from .payloads import load_payload
 from .relay import Node, to_global_id
+from .row_errors import MatchedValidationError
 
 if TYPE_CHECKING:
-    from .errors import Artifact, TransformError, ValidationError
     from .lineage import LineageGraph
     from .payloads import Payload
+    from .row_errors import Artifact, TransformError, ValidationError
     from .runs import PipelineNode, Run
     from .states import Call, NodeState, RoutingEvent
 
@@ -34,9 +34,9 @@ PipelineNodeT = Annotated["PipelineNode", strawberry.lazy("landscape_graphql.sch
 NodeStateT = Annotated["NodeState", strawberry.lazy("landscape_graphql.schema.states")]
 CallT = Annotated["Call", strawberry.lazy("landscape_graphql.schema.states")]
 RoutingEventT = Annotated["RoutingEvent", strawberry.lazy("landscape_graphql.schema.states")]
-ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.errors")]
-TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.errors")]
-ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
+ValidationErrorT = Annotated["ValidationError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql.schema.row_errors")]
+ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
 
@@ -49,7 +49,7 @@ _member = RelationsOf(R.BatchMemberRecord)
 
 def matched_validation_errors(_parent: object, found: list[tuple[str, str, R.ValidationErrorRecord]],
                               ) -> list[MatchedValidationError]:
-    """A row's validation errors with how each was matched to it (loaders/errors.py)."""
+    """A row's validation errors with how each was matched to it (loaders/row_errors.py)."""
     return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
 
 

@@ -85,10 +85,3 @@ class PackagedAssets(StaticFiles):
             "public, max-age=31536000, immutable" if query.startswith(b"v=") else "no-cache"
         )
         return response
-
-
-def asset_paths(static_path: str, folder: str) -> frozenset[str]:
-    """The URL path of every file a mount of `folder` at `static_path` serves."""
-    base = normalise_path(static_path, "static_path")
-    root = STATIC_ROOT / folder
-    return frozenset(f"{base}/{p.relative_to(root).as_posix()}" for p in root.rglob("*") if p.is_file())

@@ -13,8 +13,8 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from landscape_graphql.error_masking import ClientFacingError
-from landscape_graphql.limits import DEFAULT_QUERY_LIMITS, QueryLimits, effective_page_size
+from landscape_graphql.errors import ClientFacingError
+from landscape_graphql.limits import DEFAULT_QUERY_LIMITS, QueryLimits, check_page_size
 
 LIMITS_FOR_RESOLVERS: list[QueryLimits] = [DEFAULT_QUERY_LIMITS]
 
@@ -60,6 +60,12 @@ class LineageGraph:
     root: Token
 
 
+def _page_size(first: int | None, last: int | None) -> int:
+    limits = LIMITS_FOR_RESOLVERS[0]
+    check_page_size(first, last, limits)
+    return first if first is not None else last if last is not None else limits.default_page_size
+
+
 @strawberry.type
 class TokenEdge:
     cursor: str
@@ -79,7 +85,7 @@ class Run:
     @strawberry.field
     def tokens(self, info: Info, first: int | None = None, last: int | None = None) -> TokenConnection:
         _bump(info)
-        size = effective_page_size(first, last, LIMITS_FOR_RESOLVERS[0])
+        size = _page_size(first, last)
         edges = [
             TokenEdge(cursor=str(i), node=Token(token_id=f"{self.run_id}-t{i}")) for i in range(min(size, 3))
         ]
@@ -105,7 +111,7 @@ class Query:
         self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None
     ) -> RunConnection:
         _bump(info)
-        size = effective_page_size(first, last, LIMITS_FOR_RESOLVERS[0])
+        size = _page_size(first, last)
         edges = [RunEdge(cursor=str(i), node=Run(run_id=f"run-{i}")) for i in range(min(size, 3))]
         return RunConnection(edges=edges, page_info=PageInfo(has_next_page=False, end_cursor=None))
 

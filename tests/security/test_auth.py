@@ -13,22 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from landscape_graphql.auth import (
     ANONYMOUS,
     AnonymousAuthenticator,
     AuthError,
-    AuthMiddleware,
     BearerAuthenticator,
     InsecureBindError,
     JWKSCache,
@@ -40,7 +34,6 @@ from landscape_graphql.auth import (
     build_authenticator,
     hash_token,
     new_token,
-    principal_from_request,
     refuse_insecure_bind,
 )
 
@@ -79,15 +72,28 @@ def b64(data: bytes) -> str:
 
 
 class JWKSServer:
+    """Serves the JWKS at /jwks.json, a discovery document, and whatever `routes` adds: a path
+    mapped to a JSON document, or to ("redirect", location)."""
+
     def __init__(self) -> None:
         self.document: dict[str, Any] = {"keys": [rsa_jwk("k1"), ec_jwk("e1")]}
         self.hits = 0
+        self.requested: list[str] = []
+        self.routes: dict[str, Any] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.hits += 1
-                body = json.dumps(outer.document).encode()
+                outer.requested.append(self.path)
+                answer = outer.routes.get(self.path, outer.document)
+                if isinstance(answer, tuple):
+                    self.send_response(302)
+                    self.send_header("Location", answer[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -98,7 +104,8 @@ class JWKSServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/jwks.json"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -135,8 +142,6 @@ async def refused(verifier: OIDCVerifier, token: str, description: str) -> None:
 async def test_oidc_rs256_token_is_accepted_with_runs_claim(verifier: OIDCVerifier) -> None:
     principal = await verifier.verify(sign(claims(landscape_runs=["run-1", "run-2"])))
     assert principal == Principal("alice", frozenset({"run-1", "run-2"}), "oidc")
-    assert principal.can_read_run("run-1")
-    assert not principal.can_read_run("run-3")
 
 
 async def test_oidc_es256_token_is_accepted(verifier: OIDCVerifier) -> None:
@@ -306,6 +311,52 @@ async def test_unreachable_jwks_is_503_not_401() -> None:
     assert caught.value.headers == {}
 
 
+async def test_jwks_url_is_discovered_from_the_issuer_when_not_given(jwks_server: JWKSServer) -> None:
+    issuer = f"{jwks_server.base}/realms/landscape"
+    jwks_server.routes["/realms/landscape/.well-known/openid-configuration"] = {
+        "issuer": issuer, "jwks_uri": f"{jwks_server.base}/keys"}
+    verifier = OIDCVerifier(OIDCConfig(issuer=issuer, audience=AUDIENCE))
+    for _ in range(3):
+        assert (await verifier.verify(sign(claims(iss=issuer)))).subject == "alice"
+    # discovered once, then the keys from the jwks_uri it named, cached
+    assert jwks_server.requested == ["/realms/landscape/.well-known/openid-configuration", "/keys"]
+
+
+@pytest.mark.parametrize(("document", "why"), [
+    ({"issuer": "https://elsewhere.example.test", "jwks_uri": "JWKS"}, "names another issuer"),
+    ({"issuer": "ISSUER"}, "no jwks_uri"),
+    ({"issuer": "ISSUER", "jwks_uri": "http://keys.example.test/jwks"}, "must use https"),
+])
+async def test_a_discovery_document_that_breaks_a_rule_gives_no_keys(
+        jwks_server: JWKSServer, caplog: pytest.LogCaptureFixture, document: dict[str, str], why: str) -> None:
+    issuer = jwks_server.base
+    document = {k: v.replace("ISSUER", issuer).replace("JWKS", jwks_server.url) for k, v in document.items()}
+    jwks_server.routes["/.well-known/openid-configuration"] = document
+    verifier = OIDCVerifier(OIDCConfig(issuer=issuer, audience=AUDIENCE))
+    with pytest.raises(AuthError) as caught:
+        await verifier.verify(sign(claims(iss=issuer)))
+    assert caught.value.status_code == 503
+    assert why in caplog.text
+    assert "/jwks.json" not in jwks_server.requested
+
+
+async def test_jwks_redirects_are_not_followed(jwks_server: JWKSServer, caplog: pytest.LogCaptureFixture) -> None:
+    # The redirect's target serves valid keys: following it would accept the token.
+    jwks_server.routes["/moved"] = ("redirect", jwks_server.url)
+    verifier = OIDCVerifier(OIDCConfig(issuer=ISSUER, audience=AUDIENCE, jwks_url=f"{jwks_server.base}/moved"))
+    with pytest.raises(AuthError) as caught:
+        await verifier.verify(sign(claims()))
+    assert caught.value.status_code == 503
+    assert jwks_server.requested == ["/moved"]
+    assert "302" in caplog.text
+
+
+def test_discovery_needs_an_https_issuer() -> None:
+    with pytest.raises(ValueError, match="issuer URL"):
+        OIDCConfig(issuer="http://idp.example.test", audience=AUDIENCE)
+    OIDCConfig(issuer="https://idp.example.test", audience=AUDIENCE)
+
+
 # ---------------------------------------------------------------- tokens file
 
 
@@ -411,63 +462,6 @@ async def test_auth_off_is_anonymous_with_all_runs() -> None:
 def test_bearer_authenticator_needs_a_source() -> None:
     with pytest.raises(ValueError, match="tokens file, OIDC"):
         BearerAuthenticator()
-
-
-# ---------------------------------------------------------------- middleware
-
-
-def middleware_app(tmp_path: Path) -> tuple[AuthMiddleware, str]:
-    token, digest = new_token()
-
-    async def whoami(request: Request) -> JSONResponse:
-        principal = principal_from_request(request)
-        return JSONResponse({"subject": principal.subject, "runs": sorted(principal.allowed_runs or [])})
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True})
-
-    app = Starlette(routes=[Route("/graphql", whoami, methods=["GET", "POST"]), Route("/healthz", health)])
-    authenticator = build_authenticator(
-        tokens_file=write_tokens(tmp_path, [{"name": "ci", "sha256": digest, "runs": ["run-1"]}])
-    )
-    return AuthMiddleware(app, authenticator, exempt_paths={"/healthz"}), token
-
-
-async def test_middleware_refuses_with_401_json_and_challenge(tmp_path: Path) -> None:
-    app, _ = middleware_app(tmp_path)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        response = await client.post("/graphql", headers={"Authorization": "Bearer nope"})
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith(
-        'Bearer realm="landscape-graphql", error="invalid_token"'
-    )
-    assert response.json() == {
-        "errors": [{"message": "Invalid token", "extensions": {"code": "UNAUTHENTICATED"}}]
-    }
-
-
-async def test_middleware_ignores_tokens_in_query_string_and_cookies(tmp_path: Path) -> None:
-    app, token = middleware_app(tmp_path)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        by_query = await client.get(f"/graphql?access_token={token}&token={token}")
-        by_cookie = await client.get("/graphql", headers={"Cookie": f"token={token}; access_token={token}"})
-    assert by_query.status_code == 401
-    assert by_cookie.status_code == 401
-
-
-async def test_middleware_passes_the_principal_and_exempts_paths(tmp_path: Path) -> None:
-    app, token = middleware_app(tmp_path)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        ok = await client.post("/graphql", headers={"Authorization": f"Bearer {token}"})
-        health = await client.get("/healthz")
-    assert ok.json() == {"subject": "ci", "runs": ["run-1"]}
-    assert health.status_code == 200
-
-
-def test_principal_from_request_fails_closed_without_middleware() -> None:
-    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
-    with pytest.raises(RuntimeError, match="AuthMiddleware"):
-        principal_from_request(request)
 
 
 # ---------------------------------------------------------------- binding

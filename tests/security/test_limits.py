@@ -6,29 +6,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import strawberry
 from graphql import get_introspection_query, parse, validate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
-from landscape_graphql.error_masking import ClientFacingError, MaskingSchema
-from landscape_graphql.limits import (
-    DEFAULT_QUERY_LIMITS,
-    BodySizeLimitMiddleware,
-    PageSizeError,
-    QueryLimits,
-    QueryLimitsExtension,
-    effective_page_size,
-    estimate_nodes,
-    limit_rules,
-)
+from landscape_graphql._node_budget import estimate_nodes
+from landscape_graphql.error_masking import MaskingSchema
+from landscape_graphql.limits import DEFAULT_QUERY_LIMITS, QueryLimits, limit_rules
+from landscape_graphql.limits_extension import QueryLimitsExtension
 
 from ._schema import Query, run
 
@@ -325,28 +313,6 @@ async def test_page_size_from_variables_and_last_is_checked() -> None:
     )
 
 
-def test_effective_page_size_rules() -> None:
-    assert effective_page_size(None, None) == 50
-    assert effective_page_size(500, None) == 500
-    assert effective_page_size(None, 0) == 0
-    assert effective_page_size(None, None, QueryLimits(default_page_size=7)) == 7
-    with pytest.raises(PageSizeError) as over:
-        effective_page_size(501, None)
-    assert str(over.value) == "Page size 501 exceeds the maximum of 500 (limit: pageSize)"
-    assert over.value.client_extensions() == {
-        "code": "QUERY_LIMIT",
-        "limit": "pageSize",
-        "found": 501,
-        "maximum": 500,
-        "argument": "first",
-    }
-    with pytest.raises(ClientFacingError, match="not both") as both:
-        effective_page_size(1, 1)
-    assert both.value.code == "BAD_USER_INPUT"
-    with pytest.raises(ClientFacingError, match="`last` must not be negative"):
-        effective_page_size(None, -1)
-
-
 async def test_resolver_side_page_size_error_reaches_client_intact() -> None:
     # Without the extension the resolver's own guard is what refuses.
     schema = MaskingSchema(query=Query)
@@ -545,55 +511,13 @@ def test_limits_are_validated() -> None:
 # ---------------------------------------------------------------- body size
 
 
-def body_app(max_bytes: int) -> tuple[BodySizeLimitMiddleware, list[int]]:
-    seen: list[int] = []
-
-    async def endpoint(request: Request) -> JSONResponse:
-        body = await request.body()
-        seen.append(len(body))
-        return JSONResponse({"size": len(body)})
-
-    app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
-    return BodySizeLimitMiddleware(app, max_bytes), seen
-
-
-async def test_declared_body_over_limit_is_refused_with_413() -> None:
-    app, seen = body_app(1000)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        response = await client.post("/graphql", content=b"x" * 1001)
-    assert response.status_code == 413
-    assert response.json()["errors"][0] == {
-        "message": "Request body size 1001 exceeds the maximum of 1000 (limit: bodyBytes)",
-        "extensions": {"code": "QUERY_LIMIT", "limit": "bodyBytes", "found": 1001, "maximum": 1000},
-    }
-    assert seen == []
-
-
-async def test_chunked_body_over_limit_is_refused_and_under_limit_replayed() -> None:
-    app, seen = body_app(1000)
-
-    async def chunks(n: int) -> Any:
-        for _ in range(n):
-            yield b"y" * 300
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        refused = await client.post("/graphql", content=chunks(4))
-        accepted = await client.post("/graphql", content=chunks(3))
-    assert refused.status_code == 413
-    assert refused.json()["errors"][0]["message"] == (
-        "Request body size over 1200 exceeds the maximum of 1000 (limit: bodyBytes)"
-    )
-    assert accepted.status_code == 200
-    assert accepted.json() == {"size": 900}
-    assert seen == [900]
-
-
 def test_default_body_limit_is_one_mebibyte() -> None:
     assert DEFAULT_QUERY_LIMITS.max_body_bytes == 1_048_576
 
 
 async def test_estimates_are_cached_per_document_and_variables_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from landscape_graphql import limits as limits_module
+    from landscape_graphql import _caches
+    from landscape_graphql import _node_budget as limits_module
 
     walks = 0
     real = limits_module._estimate
@@ -606,7 +530,7 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
     monkeypatch.setattr(limits_module, "_estimate", counting)
     query = "query ($n: Int) { runs(first: $n) { edges { cursor } } }"
     # Room for about ten entries of this query.
-    small = limits_module.ByteLRU(10 * (limits_module.text_weight(len(query)) + 20))
+    small = _caches.ByteLRU(10 * (_caches.text_weight(len(query)) + 20))
     monkeypatch.setattr(limits_module, "_estimates", small)
     schema = limited_schema()
     estimates = []
@@ -636,7 +560,8 @@ async def test_estimates_are_cached_per_document_and_variables_and_bounded(monke
 
 async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variables_never_set_one(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from landscape_graphql import limits as limits_module
+    from landscape_graphql import _caches
+    from landscape_graphql import _node_budget as limits_module
 
     walks = 0
     real = limits_module._estimate
@@ -647,7 +572,7 @@ async def test_requests_differing_only_in_ids_share_an_estimate_but_bad_variable
         return real(*args, **kwargs)
 
     monkeypatch.setattr(limits_module, "_estimate", counting)
-    monkeypatch.setattr(limits_module, "_estimates", limits_module.ByteLRU(limits_module.ESTIMATE_CACHE_BYTES))
+    monkeypatch.setattr(limits_module, "_estimates", _caches.ByteLRU(_caches.ESTIMATE_CACHE_BYTES))
     schema = limited_schema()
     query = "query ($t: String!, $n: Int) { token(tokenId: $t) { tokenId } runs(first: $n) { edges { cursor } } }"
     estimates = set()

@@ -15,13 +15,13 @@ from strawberry.extensions import SchemaExtension
 
 from landscape_graphql.error_masking import (
     LOGGER_NAME,
-    ClientFacingError,
     ErrorMasker,
     MaskingSchema,
     introspection_extensions,
     strip_suggestions,
 )
-from landscape_graphql.limits import QueryLimitsExtension
+from landscape_graphql.errors import ClientFacingError
+from landscape_graphql.limits_extension import QueryLimitsExtension
 
 from ._schema import Query, run
 

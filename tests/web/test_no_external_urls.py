@@ -248,18 +248,3 @@ def test_every_static_asset_fetches_nothing_from_outside(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     where = str(path.relative_to(STATIC_ROOT))
     assert (scan_css(text, where) if path.suffix == ".css" else scan_js(text, where)) == []
-
-
-async def test_public_paths_are_exactly_what_the_pages_load(client: httpx.AsyncClient) -> None:
-    # An auth middleware exempts these; a missing one would make a page half-load behind auth,
-    # an extra one would exempt something that is not a page asset.
-    from landscape_graphql.web import public_paths
-
-    paths = public_paths()
-    assert {"/graphiql", "/viewer", "/static/graphiql/graphiql.js", "/static/viewer/main.js",
-            "/static/viewer/vendor/dagre.esm.js"} <= paths
-    for page in ("/graphiql", "/viewer"):
-        _findings, references = scan_html((await client.get(page)).text, page)
-        assert {urlsplit(ref).path for ref in references} <= paths
-    for path in paths:
-        assert (await client.get(path)).status_code == 200, path

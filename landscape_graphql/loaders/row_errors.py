@@ -1,4 +1,4 @@
-"""Loaders of what went wrong and what was written: errors and artifacts."""
+"""Loaders of what went wrong and what was written: validation and transform error records, artifacts."""
 
 from __future__ import annotations
 
