@@ -19,6 +19,7 @@ from .payloads import load_payload
 from .relay import Node, to_global_id
 
 if TYPE_CHECKING:
+    from .coalesce import CoalesceBranchLoss
     from .errors import Artifact, TransformError, ValidationError
     from .lineage import LineageGraph
     from .payloads import Payload
@@ -35,6 +36,7 @@ TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
+CoalesceBranchLossT = Annotated["CoalesceBranchLoss", strawberry.lazy("landscape_graphql.schema.coalesce")]
 
 
 @strawberry.type(description="A source row as it entered the pipeline.")
@@ -92,6 +94,15 @@ class Row(Node):
         found = await info.context.loaders.validation_errors_by_row_id.load(parent.row_id)
         from .errors import MatchedValidationError
         return [MatchedValidationError(record=rec, matched_by=E.MatchedBy(by)) for _, by, rec in found]
+
+    @strawberry.field(description=(
+        "epoch 29: the fork branches of this row that never reached their coalesce, with ELSPETH's "
+        "reason, in the order recorded; empty when none was lost. Null in epoch 2, whose Landscape "
+        "does not record branch losses (a failed coalesce there shows only in outcomes and errors)."))
+    @staticmethod
+    async def coalesce_branch_losses(parent: Parent[R.RowRecord], info: Info) -> list[CoalesceBranchLossT] | None:
+        from .coalesce import losses_of_row
+        return await losses_of_row(info, parent)
 
 
 @strawberry.type(description="A row's instance on one path through the pipeline.")
