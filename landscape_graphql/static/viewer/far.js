@@ -17,7 +17,13 @@ export class FarCanvas {
     this.ctx = null;
   }
 
+  // The arrays are made on the first far frame, not with the model: most views are never zoomed out.
   build(model, itemsByLevel, lineage) {
+    this.source = [model, itemsByLevel, lineage];
+  }
+
+  arrays(model, itemsByLevel, lineage) {
+    this.source = null;
     const tones = new Map(TONES.map((t, i) => [t, i]));
     this.cols = [...itemsByLevel.values()].map((col) => {
       const n = col.length;
@@ -47,6 +53,7 @@ export class FarCanvas {
     if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
       canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     }
+    if (this.source) this.arrays(...this.source);
     const ctx = this.ctx || (this.ctx = canvas.getContext('2d'));
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
@@ -100,7 +107,11 @@ export class FarCanvas {
     bars.forEach((list, t) => {
       if (!list.length) return;
       ctx.fillStyle = TONE_FILL[TONES[t]];
-      for (let i = 0; i < list.length; i += 4) ctx.fillRect(list[i], list[i + 1], list[i + 2], list[i + 3]);
+      // On whole pixels: crisp bars, no half-covered pixels at their edges.
+      for (let i = 0; i < list.length; i += 4) {
+        const x = Math.round(list[i]), y = Math.round(list[i + 1]);
+        ctx.fillRect(x, y, Math.max(1, Math.round(list[i] + list[i + 2]) - x), Math.max(1, Math.round(list[i + 1] + list[i + 3]) - y));
+      }
       painted += list.length / 4;
     });
     if (selected) { ctx.lineWidth = 3; ctx.strokeStyle = '#f5a623'; ctx.strokeRect(...selected); }
