@@ -11,7 +11,7 @@ from functools import cached_property
 
 from ..db.session import DbSession
 from ..payloads import ByteBudget, PayloadStore
-from . import row_errors, runs, states, tokens
+from . import coalesce, row_errors, runs, states, tokens
 from .analytics import AnalyticsLoaders
 from .payloads import PayloadByRefLoader
 
@@ -129,6 +129,10 @@ class Loaders:
     @cached_property
     def producing_batches_by_token_id(self) -> tokens.ProducingBatchesByTokenIdLoader:
         return tokens.ProducingBatchesByTokenIdLoader(self.db)
+
+    @cached_property
+    def coalesce_branch_losses_by_row_id(self) -> coalesce.CoalesceBranchLossesByRowIdLoader:
+        return coalesce.CoalesceBranchLossesByRowIdLoader(self.db)
 
     # node states, calls, routing
     @cached_property

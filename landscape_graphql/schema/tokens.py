@@ -23,6 +23,7 @@ from .relay import Node, to_global_id
 from .row_errors import MatchedValidationError
 
 if TYPE_CHECKING:
+    from .coalesce import CoalesceBranchLoss
     from .lineage import LineageGraph
     from .payloads import Payload
     from .row_errors import Artifact, TransformError, ValidationError
@@ -39,6 +40,7 @@ TransformErrorT = Annotated["TransformError", strawberry.lazy("landscape_graphql
 ArtifactT = Annotated["Artifact", strawberry.lazy("landscape_graphql.schema.row_errors")]
 PayloadT = Annotated["Payload", strawberry.lazy("landscape_graphql.schema.payloads")]
 LineageGraphT = Annotated["LineageGraph", strawberry.lazy("landscape_graphql.schema.lineage")]
+CoalesceBranchLossT = Annotated["CoalesceBranchLoss", strawberry.lazy("landscape_graphql.schema.coalesce")]
 
 _row = RelationsOf(R.RowRecord)
 _token = RelationsOf(R.TokenRecord)
@@ -100,6 +102,15 @@ class Row(Node):
         Loaders.validation_errors_by_row_id, lambda r: r.row_id, matched_validation_errors,
         graphql_type="list[ValidationErrorT] | None",
         description="Source validation errors of this row, with how each was matched.")
+
+    @strawberry.field(description=(
+        "epoch 29: the fork branches of this row that never reached their coalesce, with ELSPETH's "
+        "reason, in the order recorded; empty when none was lost. Null in epoch 2, whose Landscape "
+        "does not record branch losses (a failed coalesce there shows only in outcomes and errors)."))
+    @staticmethod
+    async def coalesce_branch_losses(parent: Parent[R.RowRecord], info: Info) -> list[CoalesceBranchLossT] | None:
+        from .coalesce import losses_of_row
+        return await losses_of_row(info, parent)
 
 
 @strawberry.type(description="A row's instance on one path through the pipeline.")

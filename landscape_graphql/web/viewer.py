@@ -116,7 +116,9 @@ TOKEN_DETAILS_QUERY = f"""query ViewerTokenDetails($tokenId: String!) {{
     parents {{ tokenId branchName }}
     children {{ tokenId branchName outcome {{ {_OUTCOME} }} children {{ tokenId joinGroupId }} }}
     row {{ rowId rowIndex sourceNodeId validationErrors {{ errorId nodeId error violationType
-      expectedType actualType originalFieldName destination matchedBy }} }}
+      expectedType actualType originalFieldName destination matchedBy }}
+      coalesceBranchLosses {{ lossId coalesceName branchName tokenId reasonKind reasonDetail recordedAt
+        token {{ forkGroupId }} }} }}
     outcomes {{ {_OUTCOME} recordedAt batchId expectedBranches }}
     nodeStates {{ stateId stepIndex attempt status nodeId durationMs error successReason
       routingEvents {{ eventId mode edge {{ label fromNodeId toNodeId }} reason {{ state json text }} }} }}

@@ -386,15 +386,26 @@ async def test_a_50_deep_chain_expands_and_collapses(page: Any, shapes: dict[str
     await assert_geometry(page, 3)
     await shot(page, "lineage-deep50")
     await page.locator(".lineage-page [data-graph]").focus()
-    await page.keyboard.press("0")  # fit: the whole chain, too small to read: boxes as one summary drawing
-    far = page.locator(".lineage-page [data-graph].lod-far .far-tokens")
-    await far.first.wait_for()
+    await page.keyboard.press("0")  # fit: the whole chain, too small to read: boxes painted on a canvas
+    far = page.locator(".lineage-page [data-graph].lod-far canvas.far-canvas[data-far-drawn]")
+    await far.wait_for()
     panel = await page.locator(".lineage-page [data-graph]").bounding_box()
-    for i in range(await far.count()):
-        b = await far.nth(i).bounding_box()
-        assert panel["x"] <= b["x"] and b["x"] + b["width"] <= panel["x"] + panel["width"], (b, panel)
-    summary = await page.locator(".lineage-page [data-graph]").bounding_box()
-    assert summary == panel
+    canvas = await far.bounding_box()
+    assert panel is not None and canvas is not None
+    # The canvas lies on the panel (inside its border), and every box of the chain is in it.
+    assert panel["x"] <= canvas["x"] and canvas["x"] + canvas["width"] <= panel["x"] + panel["width"], (canvas, panel)
+    assert panel["y"] <= canvas["y"] and canvas["y"] + canvas["height"] <= panel["y"] + panel["height"], (canvas, panel)
+    assert await far.get_attribute("data-far-drawn") == "51"
+    assert 1 <= int(await far.get_attribute("data-far-painted") or 0) <= 51
+    # ...and painted: pixels of the boxes' tone where the fitted chain is (not a blank canvas).
+    inked = await far.evaluate("""(c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    }""")
+    assert inked > 500, inked
+    assert await page.locator(".lineage-page [data-graph] [data-token-id]").count() == 0
     for _ in range(8):  # zoom in until boxes are drawn one by one again
         await page.keyboard.press("=")
     await page.locator("[data-graph] [data-token-id]").first.wait_for()

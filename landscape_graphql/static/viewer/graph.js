@@ -1,8 +1,10 @@
 // The drawing: an SVG in the [data-graph] panel with pan, zoom, fit, a minimap, viewport
-// culling (only boxes wholly inside the panel are in the DOM) and level of detail (no text
-// when zoomed far out). One tab stop; arrow keys walk the edges, Enter opens, Escape closes.
+// culling (only boxes wholly inside the panel are in the DOM) and level of detail: zoomed far
+// out, boxes carry no text and are painted on a canvas under the SVG instead (far.js).
+// One tab stop; arrow keys walk the edges, Enter opens, Escape closes.
 import { h, s, SVG_NS, shortId, outcomeText, outcomeTone } from './dom.js';
 import { pathsThrough } from './layout.js';
+import { FarCanvas } from './far.js';
 
 const FAR = 0.45;      // below this scale, boxes carry no text
 const READABLE = 0.5;  // the first view fits the drawing only at this scale or more
@@ -31,6 +33,8 @@ export class GraphView {
     this.nodeLayer = s('g', { class: 'nodes' });
     this.viewport.append(this.edgeLayer, this.nodeLayer);
     this.svg.append(defs(), this.viewport);
+    this.farCanvas = new FarCanvas();
+    this.canvas = this.farCanvas.canvas;
     this.mini = s('svg', { class: 'minimap', 'aria-hidden': 'true' });
     // The viewport frame has a layer of its own: moving it must not repaint every minimap box.
     this.miniFrame = s('svg', { class: 'minimap mini-frame', 'aria-hidden': 'true' });
@@ -40,7 +44,7 @@ export class GraphView {
       h('button', { type: 'button', 'aria-label': 'Zoom in', onclick: () => this.zoomBy(1.25) }, '+'),
       h('button', { type: 'button', 'aria-label': 'Zoom out', onclick: () => this.zoomBy(0.8) }, '−'),
       h('button', { type: 'button', 'aria-label': 'Fit the drawing', onclick: () => this.fit(true) }, 'Fit'));
-    container.replaceChildren(this.svg, this.mini, this.miniFrame, this.controls);
+    container.replaceChildren(this.canvas, this.svg, this.mini, this.miniFrame, this.controls);
     container.tabIndex = 0;
     this.bindInput();
   }
@@ -56,6 +60,9 @@ export class GraphView {
       this.itemsByLevel.get(item.level).push(item);
     }
     for (const col of this.itemsByLevel.values()) col.sort((a, b) => a.y - b.y);
+    this.edgeKeys = model.edges.map((e) => e.parentTokenId + ' ' + e.childTokenId);
+    this.connectorKeys = model.connectors.map(([a, b]) => a + ' ' + b);
+    this.farCanvas.build(model, this.itemsByLevel, this.lineage);
     this.adjacency();
     this.clear();
     this.drawMinimap();
@@ -74,8 +81,6 @@ export class GraphView {
   clear() {
     this.nodeLayer.replaceChildren();
     this.edgeLayer.replaceChildren();
-    this.farEdges = null;
-    this.farKeep = null;
     this.drawn.clear();
     this.drawnEdges.clear();
   }
@@ -149,21 +154,19 @@ export class GraphView {
     if (!this.model) return;
     this.viewport.setAttribute('transform', `translate(${this.tx} ${this.ty}) scale(${this.k})`);
     const far = this.k < FAR;
-    if (far !== this.far) { this.far = far; this.clear(); this.container.classList.toggle('lod-far', far); }
+    if (far !== this.far) {
+      this.far = far;
+      this.clear();
+      this.container.classList.toggle('lod-far', far);
+      this.canvas.hidden = !far;
+    }
     const vx = -this.tx / this.k, vy = -this.ty / this.k;
     const vw = this.width / this.k, vh = this.height / this.k;
-    const inside = (it) => it.x >= vx && it.y >= vy && it.x + it.w <= vx + vw && it.y + it.h <= vy + vh;
-    const keep = new Set();
     if (this.far) {
-      // Far out, boxes carry nothing to read or click precisely: all of them are one path per
-      // outcome tone, built once, and the edges one more path; panning and zooming then only move
-      // the drawing (painting thousands of elements, or re-culling them, per frame is what limits).
-      if (!this.farKeep) {
-        this.farKeep = new Set(this.model.items.map((it) => it.id));
-        this.drawFarTokens(this.farKeep);
-        this.drawFarEdges(this.farKeep);
-      }
+      this.farCanvas.draw(this);
     } else {
+      const inside = (it) => it.x >= vx && it.y >= vy && it.x + it.w <= vx + vw && it.y + it.h <= vy + vh;
+      const keep = new Set();
       for (const item of this.model.items) {
         if (!inside(item)) continue;
         keep.add(item.id);
@@ -175,8 +178,8 @@ export class GraphView {
         }
       }
       for (const [id, el] of this.drawn) if (!keep.has(id)) { el.remove(); this.drawn.delete(id); }
+      this.drawNearEdges(keep);
     }
-    if (!this.far) this.drawNearEdges(keep);
     this.miniView.setAttribute('x', vx); this.miniView.setAttribute('y', vy);
     this.miniView.setAttribute('width', vw); this.miniView.setAttribute('height', vh);
   }
@@ -193,44 +196,17 @@ export class GraphView {
         this.paintEdge(el);
       }
     };
-    for (const e of this.model.edges) {
-      consider(e.parentTokenId + ' ' + e.childTokenId, e.parentTokenId, e.childTokenId, () => this.edgeElement(e));
-    }
-    for (const [a, b] of this.model.connectors) consider(a + ' ' + b, a, b, () => this.connectorElement(a, b));
+    this.model.edges.forEach((e, i) => {
+      consider(this.edgeKeys[i], e.parentTokenId, e.childTokenId, () => this.edgeElement(e));
+    });
+    this.model.connectors.forEach(([a, b], i) => consider(this.connectorKeys[i], a, b, () => this.connectorElement(a, b)));
     for (const [key, el] of this.drawnEdges) if (!keepEdges.has(key)) { el.remove(); this.drawnEdges.delete(key); }
-  }
-
-  drawFarTokens(keep) {
-    const paths = new Map();
-    for (const id of keep) {
-      const item = this.model.byId.get(id);
-      const t = this.lineage.tokens.get(id);
-      const tone = item.kind === 'group' ? 'group' : outcomeTone(t && t.outcome);
-      paths.set(tone, (paths.get(tone) || '') + `M${item.x} ${item.y}h${item.w}v${item.h}h${-item.w}z`);
-    }
-    this.nodeLayer.replaceChildren(...[...paths].map(([tone, d]) => s('path', { class: `far-tokens t-${tone}`, d })));
   }
 
   itemAt(clientX, clientY) {
     const rect = this.svg.getBoundingClientRect();
     const x = (clientX - rect.left - this.tx) / this.k, y = (clientY - rect.top - this.ty) / this.k;
     return this.model.items.find((it) => x >= it.x && x <= it.x + it.w && y >= it.y && y <= it.y + it.h) || null;
-  }
-
-  drawFarEdges(keep) {
-    let d = '';
-    const add = (a, b) => {
-      if (!keep.has(a) && !keep.has(b)) return;
-      const p = this.model.byId.get(a), q = this.model.byId.get(b);
-      d += `M${p.x + p.w} ${p.y + p.h / 2}L${q.x} ${q.y + q.h / 2}`;
-    };
-    for (const e of this.model.edges) add(e.parentTokenId, e.childTokenId);
-    for (const [a, b] of this.model.connectors) add(a, b);
-    if (!this.farEdges) {
-      this.farEdges = s('path', { class: 'edge far-edges' });
-    }
-    this.farEdges.setAttribute('d', d);
-    if (!this.farEdges.isConnected) this.edgeLayer.replaceChildren(this.farEdges);
   }
 
   tokenElement(item) {
@@ -327,6 +303,7 @@ export class GraphView {
     this.container.classList.toggle('has-path', Boolean(this.lit));
     for (const [key, el] of this.drawn) this.paint(key, el);
     for (const el of this.drawnEdges.values()) this.paintEdge(el);
+    if (this.far) this.schedule();
   }
 
   paint(id, el) {

@@ -94,9 +94,10 @@ function outcomeFacts(o) {
 }
 
 // A fork's expected branches beside the ones that arrived at the coalesce: a branch token arrived
-// when it has a child with a join group (the merged token). Read from the lineage the API serves;
-// why a branch was lost (epoch 29's coalesce_branch_losses) is not served yet.
+// when it has a child with a join group (the merged token). Why a branch never arrived is the
+// row's coalesceBranchLosses (epoch 29; null in epoch 2, which does not record it).
 function branches(t) {
+  const lostBy = new Map(((t.row && t.row.coalesceBranchLosses) || []).map((l) => [l.tokenId, l]));
   const expected = (t.outcomes || []).map((o) => o.expectedBranches).find((b) => Array.isArray(b));
   if (t.joinGroupId && (t.parents || []).length) {
     const arrived = t.parents.map((p) => p.branchName).filter(Boolean);
@@ -117,11 +118,30 @@ function branches(t) {
         const merged = c ? c.children.find((g) => g.joinGroupId) : null;
         return h('tr', { 'data-branch': b, 'data-arrived': String(Boolean(merged)) },
           h('td', null, b, expected.includes(b) ? '' : ' (not expected)'),
-          h('td', null, merged ? badge('arrived', 'good') : badge(c ? 'did not arrive' : 'no token', 'bad')),
+          h('td', null, merged ? badge('arrived', 'good') : badge(c ? 'did not arrive' : 'no token', 'bad'),
+            c && lostBy.has(c.tokenId) ? [' ', h('span', { class: 'meta' }, lostBy.get(c.tokenId).reasonKind)] : null),
           h('td', { class: 'wrap' }, c ? h('a', { href: `#/run/${encodeURIComponent(t.runId)}/token/${encodeURIComponent(c.tokenId)}`,
             'data-pick-token-id': c.tokenId }, h('code', { class: 'id' }, c.tokenId)) : '—'),
           h('td', null, c ? outcomeText(c.outcome) : '—'));
       }))));
+}
+
+// The row's branch losses that concern this token: its own (it is the branch that never
+// arrived), its fork siblings' (why its coalesce failed), or its children's (it forked them).
+function losses(t) {
+  const all = (t.row && t.row.coalesceBranchLosses) || [];
+  const children = new Set((t.children || []).map((c) => c.tokenId));
+  const mine = all.filter((l) => l.tokenId === t.tokenId || children.has(l.tokenId)
+    || (t.forkGroupId && l.token && l.token.forkGroupId === t.forkGroupId));
+  if (!mine.length) return null;
+  return section('Branches lost before the coalesce', mine.length, h('table', { class: 'compact', id: 'branch-losses' },
+    h('thead', null, h('tr', null, ['Branch', 'Coalesce', 'Why', 'Token'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', null, mine.map((l) => h('tr', { 'data-loss-id': l.lossId, 'data-branch': l.branchName },
+      h('td', null, l.branchName, l.tokenId === t.tokenId ? ' (this token)' : ''),
+      h('td', null, l.coalesceName),
+      h('td', { class: 'wrap' }, badge(l.reasonKind, 'bad'), l.reasonDetail ? h('code', { class: 'id' }, ' ' + l.reasonDetail) : null),
+      h('td', { class: 'wrap' }, h('a', { href: `#/run/${encodeURIComponent(t.runId)}/token/${encodeURIComponent(l.tokenId)}`,
+        'data-pick-token-id': l.tokenId }, h('code', { class: 'id' }, l.tokenId))))))));
 }
 
 export async function showToken(tokenId, extra) {
@@ -148,6 +168,7 @@ export async function showToken(tokenId, extra) {
       t.joinGroupId ? ['Join group', mono(t.joinGroupId)] : null,
       t.expandGroupId ? ['Expand group', mono(t.expandGroupId)] : null),
     branches(t),
+    losses(t),
     section('Outcome', (t.outcomes || []).length, ...(t.outcomes || []).map(outcomeFacts),
       (t.outcomes || []).length ? null : h('p', { class: 'none' }, 'No outcome recorded.')),
     section('Node states', states.length, states.length ? h('table', { class: 'compact', id: 'node-states' },
