@@ -7,18 +7,19 @@ declared too because the demo generator creates its databases from these same mo
 those databases should refuse the same bad data ELSPETH's would.
 
 Tables ELSPETH 0.7.1 added for its scheduler, exports and web front end are not modelled:
-no lineage question needs them. `scheduler_events` is, because explain() returns it.
+no lineage question needs them. Those it added that are read (sink and coalesce effects,
+`scheduler_events` because explain() returns it, `run_sources` for the source contracts) are
+declared in `_tables_epoch29.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Float,
     ForeignKeyConstraint,
     Index,
@@ -34,9 +35,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import SchemaItem
 
+from ._table_columns import id_column as _id
+from ._table_columns import ts_column as _ts
+from ._tables_epoch29 import Epoch29Tables, build_epoch29_tables
+
 EPOCH_2 = 2
 EPOCH_29 = 29
 SUPPORTED_EPOCHS = (EPOCH_2, EPOCH_29)
+
+# Modelled tables a Landscape of their epoch may lack altogether: ELSPETH always writes
+# run_sources, but the demo generator did not before it modelled the table, and such a database
+# (the benchmark's among them) reads as having no source contracts rather than being refused.
+OPTIONAL_TABLES = frozenset({"run_sources"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +82,7 @@ class LandscapeTables:
     coalesce_effect_members: Table | None
     coalesce_branch_losses: Table | None
     scheduler_events: Table | None
-
-
-def _id(name: str, *, nullable: bool = False, length: int = 64) -> Column[str]:
-    return Column(name, String(length), nullable=nullable)
-
-
-def _ts(name: str, *, nullable: bool = False) -> Column[object]:
-    # SQLite stores naive UTC text; PostgreSQL timestamptz. Both come back as datetime.
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+    run_sources: Table | None
 
 
 def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
@@ -324,63 +326,6 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         Index("ix_routing_events_group", "routing_group_id"),
         Index("ix_routing_events_state", "state_id"),
     )
-
-    sink_effects: Table | None = None
-    if new:
-        # Only the columns lineage needs carry meaning here; the rest keep the generator's
-        # databases shaped like ELSPETH's. A sink effect is one write batch of one sink.
-        sink_effects = Table(
-            "sink_effects", md,
-            _id("effect_id"),
-            _id("run_id"),
-            _id("sink_node_id"),
-            Column("role", String(16), nullable=False),
-            Column("state", String(16), nullable=False),
-            Column("protocol_version", String(64), nullable=False),
-            Column("input_kind", String(32), nullable=False),
-            Column("required_member_ordinal", Integer),
-            Column("required_snapshot_slot", Integer),
-            _id("config_hash"),
-            _id("membership_or_manifest_hash"),
-            _id("group_payload_hash"),
-            _id("artifact_id"),
-            Column("artifact_idempotency_key", String(256), nullable=False),
-            Column("target_json", Text, nullable=False),
-            Column("inspection_mode", String(32)),
-            _id("inspection_attempt_id", nullable=True),
-            Column("plan_json", Text),
-            _id("plan_hash", nullable=True),
-            Column("descriptor_mode", String(32)),
-            _id("expected_descriptor_hash", nullable=True),
-            _id("precondition_hash", nullable=True),
-            _ts("prepared_at", nullable=True),
-            Column("lease_owner", String(128)),
-            Column("generation", Integer, nullable=False),
-            _ts("lease_expires_at", nullable=True),
-            _ts("lease_heartbeat_at", nullable=True),
-            Column("reconcile_kind", String(48)),
-            _id("reconcile_evidence_hash", nullable=True),
-            _id("result_descriptor_hash", nullable=True),
-            Column("publication_performed", Boolean),
-            Column("publication_evidence_kind", String(32)),
-            _id("primary_effect_id", nullable=True),
-            _id("stream_id", nullable=True),
-            Column("stream_sequence", Integer),
-            _id("predecessor_effect_id", nullable=True),
-            _ts("created_at"),
-            _ts("updated_at"),
-            _ts("finalized_at", nullable=True),
-            PrimaryKeyConstraint("effect_id"),
-            UniqueConstraint("effect_id", "input_kind"),
-            UniqueConstraint("effect_id", "run_id"),
-            UniqueConstraint("effect_id", "run_id", "sink_node_id"),
-            UniqueConstraint("effect_id", "stream_id"),
-            CheckConstraint("role IN ('primary','failsink')", name="ck_sink_effects_role"),
-            CheckConstraint("state IN ('reserved','prepared','in_flight','finalized')",
-                            name="ck_sink_effects_state"),
-            ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
-            ForeignKeyConstraint(["sink_node_id", "run_id"], ["nodes.node_id", "nodes.run_id"]),
-        )
 
     calls = Table(
         "calls", md,
@@ -633,118 +578,7 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         Index("ix_preflight_results_run", "run_id"),
     )
 
-    schema_identity = sink_effect_members = coalesce_effects = None
-    coalesce_effect_members = coalesce_branch_losses = scheduler_events = None
-    if new:
-        # The epoch marker PostgreSQL has (it has no user_version); a singleton row.
-        schema_identity = Table(
-            "elspeth_schema_identity", md,
-            Column("singleton_id", Integer, nullable=False),
-            Column("application_id", String(64), nullable=False),
-            Column("store_kind", String(32), nullable=False),
-            Column("schema_epoch", Integer, nullable=False),
-            PrimaryKeyConstraint("singleton_id"),
-            CheckConstraint("singleton_id = 1", name="ck_elspeth_schema_identity_singleton"),
-        )
-        # One row per token a sink effect wrote: the token -> artifact link of epoch 29.
-        sink_effect_members = Table(
-            "sink_effect_members", md,
-            _id("effect_id"),
-            Column("input_kind", String(32), nullable=False),
-            Column("ordinal", Integer, nullable=False),
-            _id("run_id"),
-            _id("sink_node_id"),
-            Column("role", String(16), nullable=False),
-            _id("token_id"),
-            _id("row_id"),
-            Column("ingest_sequence", Integer, nullable=False),
-            Column("lineage_json", Text, nullable=False),
-            _id("lineage_hash"),
-            _id("payload_hash"),
-            _id("primary_effect_id", nullable=True),
-            Column("prepared_disposition", String(16)),
-            _id("reason_hash", nullable=True),
-            _id("member_effect_id", nullable=True),
-            Column("member_state", String(16)),
-            _id("descriptor_hash", nullable=True),
-            _id("evidence_hash", nullable=True),
-            PrimaryKeyConstraint("effect_id", "ordinal"),
-            UniqueConstraint("effect_id", "input_kind", "ordinal"),
-            ForeignKeyConstraint(["effect_id", "input_kind"], ["sink_effects.effect_id", "sink_effects.input_kind"]),
-            ForeignKeyConstraint(["token_id", "row_id", "run_id"],
-                                 ["tokens.token_id", "tokens.row_id", "tokens.run_id"]),
-            Index("ix_sink_effect_members_token", "token_id"),
-        )
-        coalesce_effects = Table(
-            "coalesce_effects", md,
-            _id("effect_id"),
-            _id("run_id"),
-            _id("coalesce_node_id"),
-            _id("row_id"),
-            _id("parent_set_hash"),
-            _id("effect_hash"),
-            _id("expected_token_data_ref"),
-            Column("step_in_pipeline", Integer),
-            Column("status", String(16), nullable=False),
-            _id("result_token_id"),
-            _id("result_join_group_id"),
-            _ts("created_at"),
-            _ts("completed_at", nullable=True),
-            PrimaryKeyConstraint("effect_id"),
-            UniqueConstraint("effect_id", "run_id", name="uq_coalesce_effects_run_identity"),
-            UniqueConstraint("result_token_id", name="uq_coalesce_effects_result_token"),
-            ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
-        )
-        coalesce_effect_members = Table(
-            "coalesce_effect_members", md,
-            _id("effect_id"),
-            _id("run_id"),
-            Column("ordinal", Integer, nullable=False),
-            _id("parent_token_id"),
-            _id("parent_state_id", nullable=True),
-            PrimaryKeyConstraint("effect_id", "ordinal"),
-            ForeignKeyConstraint(["effect_id", "run_id"], ["coalesce_effects.effect_id", "coalesce_effects.run_id"]),
-        )
-        # A fork branch that never reached its coalesce, and why.
-        coalesce_branch_losses = Table(
-            "coalesce_branch_losses", md,
-            _id("loss_id"),
-            _id("run_id"),
-            Column("coalesce_name", String(128), nullable=False),
-            _id("row_id"),
-            Column("branch_name", String(128), nullable=False),
-            _id("token_id"),
-            # declared VARCHAR(64) by ELSPETH, which writes longer reasons (error_routed:{...})
-            Column("reason", String(64), nullable=False),
-            Column("recorded_by", String(128), nullable=False),
-            _ts("recorded_at"),
-            Column("adopted_epoch", Integer),
-            PrimaryKeyConstraint("loss_id"),
-            ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
-        )
-        scheduler_events = Table(
-            "scheduler_events", md,
-            _id("event_id"),
-            _id("run_id"),
-            _id("token_id"),
-            _id("work_item_id"),
-            _id("node_id", nullable=True),
-            Column("event_type", String(64), nullable=False),
-            Column("from_status", String(32)),
-            Column("to_status", String(32), nullable=False),
-            Column("from_lease_owner", String(128)),
-            Column("to_lease_owner", String(128)),
-            _ts("from_lease_expires_at", nullable=True),
-            _ts("to_lease_expires_at", nullable=True),
-            Column("from_attempt", Integer),
-            Column("to_attempt", Integer, nullable=False),
-            _ts("recorded_at"),
-            Column("caller_owner", String(128)),
-            Column("context_json", Text, nullable=False, server_default=text("'{}'")),
-            PrimaryKeyConstraint("event_id"),
-            ForeignKeyConstraint(["token_id", "run_id"], ["tokens.token_id", "tokens.run_id"]),
-            Index("ix_scheduler_events_run_token_time", "run_id", "token_id", "recorded_at", "event_id"),
-        )
+    e29 = build_epoch29_tables(md) if new else Epoch29Tables()
 
     return LandscapeTables(
         epoch=epoch, metadata=md, runs=runs, nodes=nodes, edges=edges, rows=rows, tokens=tokens,
@@ -753,19 +587,29 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         batches=batches, batch_members=batch_members, batch_outputs=batch_outputs,
         validation_errors=validation_errors, transform_errors=transform_errors,
         checkpoints=checkpoints, preflight_results=preflight_results,
-        schema_identity=schema_identity, sink_effects=sink_effects,
-        sink_effect_members=sink_effect_members, coalesce_effects=coalesce_effects,
-        coalesce_effect_members=coalesce_effect_members,
-        coalesce_branch_losses=coalesce_branch_losses, scheduler_events=scheduler_events,
+        schema_identity=e29.schema_identity, sink_effects=e29.sink_effects,
+        sink_effect_members=e29.sink_effect_members, coalesce_effects=e29.coalesce_effects,
+        coalesce_effect_members=e29.coalesce_effect_members,
+        coalesce_branch_losses=e29.coalesce_branch_losses,
+        scheduler_events=e29.scheduler_events, run_sources=e29.run_sources,
     )
 
 
-_CACHE: dict[tuple[int, bool], LandscapeTables] = {}
+_CACHE: dict[tuple[int, bool, frozenset[str]], LandscapeTables] = {}
 
 
-def tables_for(epoch: int, *, ddl: bool = False) -> LandscapeTables:
-    """The (immutable, shared) table models of an epoch; `ddl=True` to create tables from."""
-    key = (epoch, ddl)
+def tables_for(epoch: int, *, ddl: bool = False, absent: frozenset[str] = frozenset()) -> LandscapeTables:
+    """The (immutable, shared) table models of an epoch; `ddl=True` to create tables from.
+
+    `absent` names OPTIONAL_TABLES a database lacks: their attribute is None, as in an epoch
+    without them, so every reader takes the path it takes there.
+    """
+    if not absent <= OPTIONAL_TABLES:
+        raise ValueError(f"only {sorted(OPTIONAL_TABLES)} may be absent, not {sorted(absent - OPTIONAL_TABLES)}")
+    key = (epoch, ddl, absent)
     if key not in _CACHE:
-        _CACHE[key] = build_tables(epoch, ddl=ddl)
+        tables = build_tables(epoch, ddl=ddl)
+        if "run_sources" in absent:
+            tables = replace(tables, run_sources=None)
+        _CACHE[key] = tables
     return _CACHE[key]
