@@ -36,6 +36,9 @@ failureContext {{
   validationErrors {{ errorId nodeId rowHash createdAt rowData }}
   patterns {{ failingNodes {{ nodeId plugin failedStates node {{ nodeId }} }} hasRetries failedStateCount
              transformErrorCount validationErrorCount }} }}
+contract {{ sourceNodeId sourceName plugin lifecycleState recordedAt mode locked versionHash
+  fields {{ normalizedName originalName pythonType required nullable origin }} normalizationVersion
+  nameResolution {{ originalName normalizedName }} node {{ nodeId }} }}
 """
 
 RUNS_QUERY = "query ($n: Int!) { runs(first: $n) { nodes { runId status " + RUN_ANALYTICS + " } } }"

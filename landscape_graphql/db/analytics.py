@@ -43,7 +43,6 @@ from .enums import (
     CallStatus,
     CallType,
     NodeStateStatus,
-    NodeType,
     RowOutcome,
     TerminalPath,
     TerminalResult,
@@ -77,11 +76,28 @@ def _percentile(value: Any, cume: Any, p: int) -> Any:
 
 # -- counts ---------------------------------------------------------------------------------------
 
+async def _fetch_whole_runs(db: DbSession, key: str, build: Any, run_ids: Sequence[str]) -> Sequence[Any]:
+    """A statement that scans whole runs (ELSPETH's schema indexes no run_id of node_states, and
+    a run's outcomes are most of their table): off the event loop and only
+    `engine.HEAVY_STATEMENTS` at a time for the whole server, as Run.dag's edge counts."""
+    return await db.fetch_heavy(prepared(db, key, build), {"keys": key_set(db.dialect, run_ids)})
+
+
+def _buffered(db: DbSession, table: Any) -> ColumnElement[bool]:
+    """The one non-terminal outcome: `buffered` (epoch 2), NULL/`buffered` (epoch 29)."""
+    outcome: ColumnElement[Any] = table.c.outcome
+    if db.epoch >= 29:
+        path: ColumnElement[Any] = table.c.path
+        return and_(outcome.is_(None), path == TerminalPath.BUFFERED.value)
+    return outcome == RowOutcome.BUFFERED.value
+
+
 async def run_counts(db: DbSession, run_ids: Sequence[str]) -> list[A.RunCounts]:
-    """Counts of a run's records, its average state duration, its outcome group counts.
+    """Counts of a run's records and what resolving its tokens' outcomes needs.
 
     Each table is read once, grouped by run, and joined to the runs: correlated subqueries
-    would scan node_states (no run_id index in ELSPETH's schema) once per figure.
+    would scan a table once per figure. node_states is not read here: its figures come from
+    the per-node aggregate (`node_stats`), so a query asking for both scans it once.
     """
     def build() -> Select[Any]:
         t = db.tables
@@ -91,22 +107,42 @@ async def run_counts(db: DbSession, run_ids: Sequence[str]) -> list[A.RunCounts]
             return (select(table.c.run_id.label("run_id"), *figures)
                     .where(in_keys(db.dialect, table.c.run_id)).group_by(table.c.run_id).subquery(name))
 
-        ops, states, outcomes = t.operations, t.node_states, t.token_outcomes
+        ops, outcomes = t.operations, t.token_outcomes
+        terminal = _flag(db) == 1
+        other = outcomes.alias("other_outcome")
+        other_terminal = (other.c.completed if db.epoch >= 29 else other.c.is_terminal) == 1
+        # Only the few non-terminal records probe the token_id index for a terminal sibling.
+        buffered_only = and_(~terminal, ~select(other.c.outcome_id).where(
+            other.c.token_id == outcomes.c.token_id, other_terminal).exists())
+
+        def distinct(name: str, column: Any, *where: Any, extra_of: bool = False) -> Any:
+            """Distinct values per run (or, `extra_of`, how many repeats) by GROUP BY, which
+            SQLite sorts; count(DISTINCT) builds a b-tree that spills past its page cache
+            (30 s instead of 2 s for 1.2 million outcomes)."""
+            values = (select(outcomes.c.run_id, column, func.count().label("c"))
+                      .where(in_keys(db.dialect, outcomes.c.run_id), *where)
+                      .group_by(outcomes.c.run_id, column).subquery(f"{name}_values"))
+            figure = func.sum(values.c.c - 1) if extra_of else func.count()
+            return (select(values.c.run_id.label("run_id"), figure.label("n"))
+                    .group_by(values.c.run_id).subquery(name))
+
         parts = {
             "rows": grouped("g_rows", t.rows, func.count().label("n")),
             "tokens": grouped("g_tokens", t.tokens, func.count().label("n")),
             "nodes": grouped("g_nodes", t.nodes, func.count().label("n")),
-            "states": grouped("g_states", states, func.count().label("n"),
-                              func.avg(states.c.duration_ms).label("avg"),
-                              _count_where(states.c.attempt > 0).label("retried")),
             "ops": grouped("g_ops", ops, func.count().label("n"),
                            *(_count_where(ops.c.operation_type == kind).label(kind)
                              for kind in ("source_load", "sink_write", "runtime_preflight"))),
             "verr": grouped("g_verr", t.validation_errors, func.count().label("n")),
             "terr": grouped("g_terr", t.transform_errors, func.count().label("n")),
-            "outcomes": grouped("g_outcomes", outcomes,
-                                func.count(outcomes.c.fork_group_id.distinct()).label("forks"),
-                                func.count(outcomes.c.join_group_id.distinct()).label("joins")),
+            "outcomes": grouped(
+                "g_outcomes", outcomes,
+                _count_where(terminal).label("terminal_records"),
+                func.count(case((buffered_only, outcomes.c.token_id)).distinct()).label("buffered_only"),
+                _count_where(and_(~terminal, ~_buffered(db, outcomes))).label("open_not_buffered")),
+            "forks": distinct("g_forks", outcomes.c.fork_group_id, outcomes.c.fork_group_id.is_not(None)),
+            "joins": distinct("g_joins", outcomes.c.join_group_id, outcomes.c.join_group_id.is_not(None)),
+            "twice": distinct("g_twice", outcomes.c.token_id, terminal, extra_of=True),
         }
         joined: Any = run
         for part in parts.values():
@@ -116,25 +152,30 @@ async def run_counts(db: DbSession, run_ids: Sequence[str]) -> list[A.RunCounts]
         def n(column: Any) -> Any:
             return func.coalesce(column, 0)
 
-        return (select(run.c.run_id, n(p["rows"].c.n), n(p["tokens"].c.n), n(p["nodes"].c.n), n(p["states"].c.n),
+        o = p["outcomes"].c
+        return (select(run.c.run_id, n(p["rows"].c.n), n(p["tokens"].c.n), n(p["nodes"].c.n),
                        n(p["ops"].c.n), n(p["ops"].c.source_load), n(p["ops"].c.sink_write),
-                       n(p["ops"].c.runtime_preflight), n(p["verr"].c.n), n(p["terr"].c.n), p["states"].c.avg,
-                       n(p["states"].c.retried), n(p["outcomes"].c.forks), n(p["outcomes"].c.joins))
+                       n(p["ops"].c.runtime_preflight), n(p["verr"].c.n), n(p["terr"].c.n),
+                       n(p["forks"].c.n), n(p["joins"].c.n), n(o.terminal_records),
+                       n(o.terminal_records) - n(p["twice"].c.n), n(o.buffered_only), n(o.open_not_buffered))
                 .select_from(joined).where(in_keys(db.dialect, run.c.run_id)))
 
-    rows = await fetch_by_keys(db, "analytics/run_counts", build, run_ids)
-    return [A.RunCounts(run_id=r[0], rows=r[1], tokens=r[2], nodes=r[3], node_states=r[4], operations=r[5],
-                        source_loads=r[6], sink_writes=r[7], runtime_preflights=r[8] if db.epoch >= 29 else None,
-                        validation_errors=r[9], transform_errors=r[10],
-                        avg_state_duration_ms=None if r[11] is None else float(r[11]),
-                        retried_states=r[12], fork_groups=r[13], join_groups=r[14]) for r in rows]
+    rows = await _fetch_whole_runs(db, "analytics/run_counts", build, run_ids)
+    return [A.RunCounts(run_id=r[0], rows=r[1], tokens=r[2], nodes=r[3], operations=r[4],
+                        source_loads=r[5], sink_writes=r[6], runtime_preflights=r[7] if db.epoch >= 29 else None,
+                        validation_errors=r[8], transform_errors=r[9], fork_groups=r[10], join_groups=r[11],
+                        terminal_records=r[12], terminal_tokens=r[13], buffered_only_tokens=r[14],
+                        open_not_buffered=r[15]) for r in rows]
+
+
+def no_outcome_group(run_id: str, count: int) -> A.OutcomeCount:
+    """The group of tokens without any outcome record."""
+    return A.OutcomeCount(run_id, None, None, None, None, None, count)
 
 
 def _outcome_count(db: DbSession, run_id: str, outcome: Any, path: Any, flag: Any, count: int,
                    record: str) -> A.OutcomeCount:
     """One group of outcome records (or of tokens by their outcome); stored view first."""
-    if flag is None:  # tokens without any outcome record
-        return A.OutcomeCount(run_id, None, None, None, None, None, count)
     terminal = bool(flag)
     if db.epoch >= 29:
         result = None if outcome is None else enum_value(TerminalResult, outcome, db.epoch, record, "outcome")
@@ -160,52 +201,15 @@ async def outcome_record_counts(db: DbSession, run_ids: Sequence[str]) -> list[A
                 .where(in_keys(db.dialect, o.c.run_id))
                 .group_by(*keys).order_by(*keys))
 
-    rows = await fetch_by_keys(db, "analytics/outcome_records", build, run_ids)
+    rows = await _fetch_whole_runs(db, "analytics/outcome_records", build, run_ids)
     return [_outcome_count(db, r[0], r[1], r[2], r[3], r[4], f"token_outcomes[run {r[0]}]") for r in rows]
 
 
-async def token_outcome_counts(db: DbSession, run_ids: Sequence[str]) -> list[A.OutcomeCount]:
-    """Tokens by their current outcome: the terminal one, else the latest; none -> flag NULL.
-
-    Only a buffered outcome is non-terminal (an integrity rule the record mapper enforces), so
-    a token's current outcome is its terminal record, else buffered: the terminal records are
-    grouped as they are, tokens with only buffered records are counted once, and tokens without
-    any record apart (NOT EXISTS on the token_id index). No per-token ranking: on 117,000
-    outcomes it cost seconds. A last part counts tokens with two terminal records (an error).
-    """
-    def build() -> Any:
-        o, tok = db.tables.token_outcomes, db.tables.tokens
-        flag = _flag(db)
-        path = o.c.path if db.epoch >= 29 else null()
-        keys = [o.c.run_id, o.c.outcome, *([o.c.path] if db.epoch >= 29 else []), flag]
-        mine = in_keys(db.dialect, o.c.run_id)
-        terminal = (select(o.c.run_id, o.c.outcome, path, flag, func.count(), literal(0))
-                    .where(mine, flag == 1).group_by(*keys))
-        other = o.alias("other_outcome")
-        other_flag = other.c.completed if db.epoch >= 29 else other.c.is_terminal
-        buffered_only = (select(o.c.run_id, o.c.outcome, path, flag, func.count(o.c.token_id.distinct()), literal(0))
-                         .where(mine, flag != 1,
-                                ~select(other.c.outcome_id).where(other.c.token_id == o.c.token_id,
-                                                                  other_flag == 1).exists())
-                         .group_by(*keys))
-        without = (select(tok.c.run_id, null(), null(), null(), func.count(), literal(0))
-                   .where(in_keys(db.dialect, tok.c.run_id),
-                          ~select(other.c.outcome_id).where(other.c.token_id == tok.c.token_id).exists())
-                   .group_by(tok.c.run_id))
-        twice = (select(o.c.run_id, null(), null(), null(), literal(0),
-                        func.count() - func.count(o.c.token_id.distinct()))
-                 .where(mine, flag == 1).group_by(o.c.run_id))
-        u = union_all(terminal, buffered_only, without, twice).subquery("groups")
-        cols = list(u.c)
-        return select(*cols).order_by(cols[0], cols[1], cols[2], cols[3])
-
-    rows = await fetch_by_keys(db, "analytics/token_outcomes", build, run_ids)
-    for r in rows:
-        if r[5]:
-            raise AuditIntegrityError(f"runs[{r[0]}]", "a token has at most one terminal outcome",
-                                      f"{r[5]} more terminal outcomes than tokens having one")
-    return [_outcome_count(db, r[0], r[1], r[2], r[3], r[4], f"token_outcomes[run {r[0]}]")
-            for r in rows if r[4]]
+def buffered_group(db: DbSession, run_id: str, count: int) -> A.OutcomeCount:
+    """The group of `count` tokens whose only outcome records are non-terminal (buffered)."""
+    if db.epoch >= 29:
+        return _outcome_count(db, run_id, None, TerminalPath.BUFFERED.value, 0, count, f"runs[{run_id}]")
+    return _outcome_count(db, run_id, RowOutcome.BUFFERED.value, None, 0, count, f"runs[{run_id}]")
 
 
 async def sink_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple[str, str, int]]:
@@ -216,48 +220,83 @@ async def sink_counts(db: DbSession, run_ids: Sequence[str]) -> list[tuple[str, 
                 .where(in_keys(db.dialect, o.c.run_id), o.c.sink_name.is_not(None))
                 .group_by(o.c.run_id, o.c.sink_name).order_by(o.c.run_id, o.c.sink_name))
 
-    return [(r[0], r[1], r[2]) for r in await fetch_by_keys(db, "analytics/sinks", build, run_ids)]
+    return [(r[0], r[1], r[2]) for r in await _fetch_whole_runs(db, "analytics/sinks", build, run_ids)]
 
 
 # -- performance ----------------------------------------------------------------------------------
 
-def _node_of(db: DbSession, run_id: str, node_id: str | None, plugin: str | None, node_type: str | None,
-             record: str) -> tuple[str, NodeType]:
-    if plugin is None or node_type is None:
+def _with_node(db: DbSession, grouped: Any, run_id: Any, node_id: Any) -> Select[Any]:
+    """The grouped rows with the whole record of their node (NULLs when there is none).
+
+    The `node` field of a figure reads this record: a separate node lookup would run when
+    the figure arrives, and whole-run figures arrive at times that depend on the load, which
+    would make a query's statement count depend on timing."""
+    n = db.tables.nodes
+    return (select(grouped, *record_columns(n, R.NodeRecord))
+            .select_from(grouped.outerjoin(n, and_(n.c.run_id == run_id, n.c.node_id == node_id))))
+
+
+def _node_record(db: DbSession, columns: Sequence[Any]) -> R.NodeRecord | None:
+    if columns[0] is None:
+        return None
+    node: R.NodeRecord = R.record_mapper(R.NodeRecord, db.epoch)(columns)
+    return node
+
+
+def _node_of(run_id: str, node_id: str | None, node: R.NodeRecord | None, record: str) -> R.NodeRecord:
+    if node is None:
         raise AuditIntegrityError(record, "every record names a node of its run",
                                   f"node {node_id!r} is not in run {run_id}")
-    return plugin, enum_value(NodeType, node_type, db.epoch, f"nodes[{run_id}/{node_id}]", "node_type")
+    return node
 
 
-async def node_performance(db: DbSession, run_ids: Sequence[str]) -> list[A.NodeTimes]:
-    """Per node with states: counts, duration statistics and percentiles, by total time desc."""
+async def node_stats(db: DbSession, run_ids: Sequence[str]) -> list[A.NodeStats]:
+    """Per node with states: counts and duration statistics, by total time desc then node id.
+
+    One plain aggregate over the run's states (no window): performance without percentiles,
+    the summary's state count and average, retries and the failing nodes all read it.
+    """
     def build() -> Select[Any]:
-        s, n = db.tables.node_states, db.tables.nodes
-        ranked = (select(s.c.run_id, s.c.node_id, s.c.status, s.c.attempt, s.c.duration_ms,
-                         _cume(s.c.duration_ms, s.c.run_id, s.c.node_id).label("cume"))
-                  .where(in_keys(db.dialect, s.c.run_id)).subquery("ranked"))
-        d = ranked.c.duration_ms
+        s = db.tables.node_states
+        d = s.c.duration_ms
         per_node = (select(
-            ranked.c.run_id, ranked.c.node_id, func.count().label("executions"),
-            _count_where(ranked.c.status == NodeStateStatus.FAILED.value).label("failures"),
-            _count_where(ranked.c.attempt > 0).label("retries"),
+            s.c.run_id, s.c.node_id, func.count().label("executions"),
+            _count_where(s.c.status == NodeStateStatus.FAILED.value).label("failures"),
+            _count_where(s.c.attempt > 0).label("retries"), func.count(d).label("timed"),
             func.avg(d).label("avg"), func.min(d).label("min"), func.max(d).label("max"),
-            func.coalesce(func.sum(d), 0.0).label("total"),
-            *(_percentile(d, ranked.c.cume, p).label(f"p{p}") for p in PERCENTILES))
-            .group_by(ranked.c.run_id, ranked.c.node_id).subquery("per_node"))
-        return (select(per_node, n.c.plugin_name, n.c.node_type)
-                .select_from(per_node.outerjoin(n, and_(n.c.run_id == per_node.c.run_id,
-                                                        n.c.node_id == per_node.c.node_id)))
+            func.coalesce(func.sum(d), 0.0).label("total"))
+            .where(in_keys(db.dialect, s.c.run_id))
+            .group_by(s.c.run_id, s.c.node_id).subquery("per_node"))
+        return (_with_node(db, per_node, per_node.c.run_id, per_node.c.node_id)
                 .order_by(per_node.c.run_id, per_node.c.total.desc(), per_node.c.node_id))
 
     out = []
-    for r in await fetch_by_keys(db, "analytics/performance", build, run_ids):
-        plugin, node_type = _node_of(db, r[0], r[1], r[12], r[13], f"node_states[run {r[0]}, node {r[1]}]")
-        out.append(A.NodeTimes(run_id=r[0], node_id=r[1], plugin=plugin, node_type=node_type,
-                               executions=r[2], failures=r[3], retries=r[4], avg_ms=_f(r[5]),
-                               min_ms=_f(r[6]), max_ms=_f(r[7]), total_ms=float(r[8]),
-                               p50_ms=_f(r[9]), p95_ms=_f(r[10]), p99_ms=_f(r[11])))
+    for r in await _fetch_whole_runs(db, "analytics/node_stats", build, run_ids):
+        node = _node_of(r[0], r[1], _node_record(db, r[10:]), f"node_states[run {r[0]}, node {r[1]}]")
+        out.append(A.NodeStats(run_id=r[0], node_id=r[1], node=node, executions=r[2], failures=r[3],
+                               retries=r[4], timed=r[5], avg_ms=_f(r[6]), min_ms=_f(r[7]), max_ms=_f(r[8]),
+                               total_ms=float(r[9])))
     return out
+
+
+async def node_percentiles(db: DbSession, run_ids: Sequence[str]) -> list[A.NodePercentiles]:
+    """Nearest-rank p50/p95/p99 of each node's state durations, by node id.
+
+    The one window of the analytics (a sort of all the run's states); read only when a
+    percentile is selected.
+    """
+    def build() -> Select[Any]:
+        s = db.tables.node_states
+        ranked = (select(s.c.run_id, s.c.node_id, s.c.duration_ms,
+                         _cume(s.c.duration_ms, s.c.run_id, s.c.node_id).label("cume"))
+                  .where(in_keys(db.dialect, s.c.run_id)).subquery("ranked"))
+        d = ranked.c.duration_ms
+        return (select(ranked.c.run_id, ranked.c.node_id,
+                       *(_percentile(d, ranked.c.cume, p).label(f"p{p}") for p in PERCENTILES))
+                .group_by(ranked.c.run_id, ranked.c.node_id).order_by(ranked.c.run_id, ranked.c.node_id))
+
+    return [A.NodePercentiles(run_id=r[0], node_id=r[1], p50_ms=_f(r[2]), p95_ms=_f(r[3]), p99_ms=_f(r[4]))
+            for r in await _fetch_whole_runs(db, "analytics/node_percentiles", build, run_ids)]
 
 
 def _f(value: Any) -> float | None:
@@ -269,35 +308,32 @@ def _f(value: Any) -> float | None:
 async def error_buckets(db: DbSession, run_ids: Sequence[str]) -> list[A.ErrorBucket]:
     """Validation errors by (source node, schema mode) and transform errors by transform node."""
     def build() -> Any:
-        v, te, n = db.tables.validation_errors, db.tables.transform_errors, db.tables.nodes
-        validation = (select(literal("validation"), v.c.run_id, v.c.node_id, n.c.plugin_name,
-                             v.c.schema_mode, func.count())
-                      .select_from(v.outerjoin(n, and_(n.c.node_id == v.c.node_id, n.c.run_id == v.c.run_id)))
+        v, te = db.tables.validation_errors, db.tables.transform_errors
+        validation = (select(literal("validation").label("kind"), v.c.run_id, v.c.node_id, v.c.schema_mode,
+                             func.count().label("n"))
                       .where(in_keys(db.dialect, v.c.run_id))
-                      .group_by(v.c.run_id, v.c.node_id, n.c.plugin_name, v.c.schema_mode))
-        transform = (select(literal("transform"), te.c.run_id, te.c.transform_id, n.c.plugin_name,
-                            null(), func.count())
-                     .select_from(te.outerjoin(n, and_(n.c.node_id == te.c.transform_id,
-                                                       n.c.run_id == te.c.run_id)))
+                      .group_by(v.c.run_id, v.c.node_id, v.c.schema_mode))
+        transform = (select(literal("transform"), te.c.run_id, te.c.transform_id, null(), func.count())
                      .where(in_keys(db.dialect, te.c.run_id))
-                     .group_by(te.c.run_id, te.c.transform_id, n.c.plugin_name))
+                     .group_by(te.c.run_id, te.c.transform_id))
         u = union_all(validation, transform).subquery("buckets")
-        cols = list(u.c)
-        return select(*cols).order_by(cols[1], cols[0], cols[2], cols[4])
+        return (_with_node(db, u, u.c.run_id, u.c.node_id)
+                .order_by(u.c.run_id, u.c.kind, u.c.node_id, u.c.schema_mode))
 
     out = []
     for r in await fetch_by_keys(db, "analytics/error_buckets", build, run_ids):
-        if r[0] == "transform" and r[3] is None:
+        node = _node_record(db, r[5:])
+        if r[0] == "transform" and node is None:
             # ELSPETH 0.7.1 raises here too: a transform error must name a node of its run.
             raise AuditIntegrityError(f"transform_errors[run {r[1]}]", "a transform error names a node of its run",
                                       f"node {r[2]!r} not found")
-        out.append(A.ErrorBucket(kind=r[0], run_id=r[1], node_id=r[2], plugin=r[3], schema_mode=r[4],
-                                 count=r[5]))
+        out.append(A.ErrorBucket(kind=r[0], run_id=r[1], node_id=r[2], node=node, schema_mode=r[3], count=r[4]))
     return out
 
 
 async def _first_per_run(db: DbSession, name: str, table: Any, cls: type, time_col: str, id_col: str,
-                         keys: Sequence[tuple[str, int, bool]], where: Any = None) -> list[Any]:
+                         keys: Sequence[tuple[str, int, bool]], where: Any = None,
+                         heavy: bool = False) -> list[Any]:
     """The first n records of each run by (time, id), ascending or (latest first) descending.
 
     Keys are (run id, n, latest_first); one statement per distinct (n, direction) in the batch.
@@ -319,7 +355,8 @@ async def _first_per_run(db: DbSession, name: str, table: Any, cls: type, time_c
                     .order_by(inner.c.run_id, inner.c.rank))
 
         statement = prepared(db, (name, latest), build, ("keys", "n"))
-        rows = await db.fetch(statement, {"keys": key_set(db.dialect, run_ids), "n": n})
+        fetch = db.fetch_heavy if heavy else db.fetch
+        rows = await fetch(statement, {"keys": key_set(db.dialect, run_ids), "n": n})
         map_row: Any = R.record_mapper(cls, db.epoch)
         out.extend(((rec.run_id, n, latest), rec) for rec in map(map_row, rows))
     return out
@@ -338,26 +375,7 @@ async def transform_error_samples(db: DbSession, keys: Sequence[tuple[str, int, 
 async def failed_state_samples(db: DbSession, keys: Sequence[tuple[str, int, bool]]) -> list[Any]:
     return await _first_per_run(db, "analytics/failed_states", "node_states", R.NodeStateRecord,
                                 "started_at", "state_id", keys,
-                                where=lambda t: t.c.status == NodeStateStatus.FAILED.value)
-
-
-async def failing_nodes(db: DbSession, run_ids: Sequence[str]) -> list[A.FailingNode]:
-    """Nodes with failed states, with their number, by node id."""
-    def build() -> Select[Any]:
-        s, n = db.tables.node_states, db.tables.nodes
-        per_node = (select(s.c.run_id, s.c.node_id, func.count().label("failed"))
-                    .where(in_keys(db.dialect, s.c.run_id), s.c.status == NodeStateStatus.FAILED.value)
-                    .group_by(s.c.run_id, s.c.node_id).subquery("failing"))
-        return (select(per_node, n.c.plugin_name, n.c.node_type)
-                .select_from(per_node.outerjoin(n, and_(n.c.run_id == per_node.c.run_id,
-                                                        n.c.node_id == per_node.c.node_id)))
-                .order_by(per_node.c.run_id, per_node.c.node_id))
-
-    out = []
-    for r in await fetch_by_keys(db, "analytics/failing_nodes", build, run_ids):
-        plugin, _ = _node_of(db, r[0], r[1], r[3], r[4], f"node_states[run {r[0]}, node {r[1]}]")
-        out.append(A.FailingNode(run_id=r[0], node_id=r[1], plugin=plugin, failed_states=r[2]))
-    return out
+                                where=lambda t: t.c.status == NodeStateStatus.FAILED.value, heavy=True)
 
 
 # -- calls ----------------------------------------------------------------------------------------
@@ -398,16 +416,13 @@ async def llm_calls_by_node(db: DbSession, run_ids: Sequence[str]) -> list[A.Nod
                            func.avg(lat).label("avg"), func.coalesce(func.sum(lat), 0.0).label("sum"),
                            _percentile(lat, ranked.c.cume, 95).label("p95"))
                     .group_by(ranked.c.run_id, ranked.c.node_id).subquery("per_node"))
-        n = db.tables.nodes
-        return (select(per_node, n.c.plugin_name, n.c.node_type)
-                .select_from(per_node.outerjoin(n, and_(n.c.run_id == per_node.c.run_id,
-                                                        n.c.node_id == per_node.c.node_id)))
+        return (_with_node(db, per_node, per_node.c.run_id, per_node.c.node_id)
                 .order_by(per_node.c.run_id, per_node.c.node_id))
 
     out = []
     for r in await fetch_by_keys(db, "analytics/llm_by_node", build, run_ids):
-        plugin, _ = _node_of(db, r[0], r[1], r[7], r[8], f"calls[run {r[0]}, node {r[1]}]")
-        out.append(A.NodeCalls(run_id=r[0], node_id=r[1], plugin=plugin, total=r[2], successful=r[3],
+        node = _node_of(r[0], r[1], _node_record(db, r[7:]), f"calls[run {r[0]}, node {r[1]}]")
+        out.append(A.NodeCalls(run_id=r[0], node_id=r[1], node=node, total=r[2], successful=r[3],
                                failed=r[2] - r[3], avg_latency_ms=_f(r[4]), total_latency_ms=float(r[5]),
                                p95_latency_ms=_f(r[6])))
     return out

@@ -9,25 +9,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .enums import NodeType, RowOutcome, TerminalPath, TerminalResult
+from .records import NodeRecord
 
 
 @dataclass(frozen=True, slots=True)
 class RunCounts:
+    """A run's record counts, read with one scan of each table but node_states (whose
+    figures come from the per-node aggregate, `NodeStats`)."""
+
     run_id: str
     rows: int
     tokens: int
     nodes: int
-    node_states: int
     operations: int
     source_loads: int
     sink_writes: int
     runtime_preflights: int | None  # epoch 29 only
     validation_errors: int
     transform_errors: int
-    avg_state_duration_ms: float | None
-    retried_states: int
     fork_groups: int  # distinct fork_group_id of token_outcomes, as ELSPETH counts them
     join_groups: int
+    # What resolving each token's outcome needs, from the same scan of token_outcomes:
+    terminal_records: int
+    terminal_tokens: int  # distinct tokens with a terminal record (fewer: a token has two)
+    buffered_only_tokens: int  # tokens whose only records are non-terminal
+    open_not_buffered: int  # non-terminal records that are not `buffered` (an integrity error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +53,35 @@ class OutcomeCount:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeTimes:
+class NodeStats:
+    """One node's states, aggregated: the single scan of node_states that performance, the
+    summary's state counts and the failure patterns all read."""
+
     run_id: str
     node_id: str
-    plugin: str
-    node_type: NodeType
+    node: NodeRecord
     executions: int
     failures: int
     retries: int
+    timed: int  # states with a duration
     avg_ms: float | None
     min_ms: float | None
     max_ms: float | None
     total_ms: float
+
+    @property
+    def plugin(self) -> str:
+        return self.node.plugin_name
+
+    @property
+    def node_type(self) -> NodeType:
+        return self.node.node_type
+
+
+@dataclass(frozen=True, slots=True)
+class NodePercentiles:
+    run_id: str
+    node_id: str
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -69,30 +92,30 @@ class ErrorBucket:
     kind: str  # "validation" or "transform"
     run_id: str
     node_id: str | None
-    plugin: str | None
+    node: NodeRecord | None  # None: a validation error of no source, or of a node not in the run
     schema_mode: str | None
     count: int
 
-
-@dataclass(frozen=True, slots=True)
-class FailingNode:
-    run_id: str
-    node_id: str
-    plugin: str
-    failed_states: int
+    @property
+    def plugin(self) -> str | None:
+        return None if self.node is None else self.node.plugin_name
 
 
 @dataclass(frozen=True, slots=True)
 class NodeCalls:
     run_id: str
     node_id: str
-    plugin: str
+    node: NodeRecord
     total: int
     successful: int
     failed: int
     avg_latency_ms: float | None
     total_latency_ms: float
     p95_latency_ms: float | None
+
+    @property
+    def plugin(self) -> str:
+        return self.node.plugin_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -280,7 +280,7 @@ async def open_landscape(target: str, options: EngineOptions | None = None) -> L
             raise translated from None
         raise
     watched = None if backend == "postgresql" else Path(location).resolve()
-    return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch),
+    return Landscape(engine=engine, epoch_info=info, tables=tables_for(info.epoch, absent=info.absent_tables),
                      backend=backend, location=location, watch=_FileWatch(watched),
                      busy_timeout_ms=round(options.busy_timeout_s * 1000))
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import UnsupportedDatabase
-from .tables import SUPPORTED_EPOCHS, tables_for
+from .tables import OPTIONAL_TABLES, SUPPORTED_EPOCHS, tables_for
 
 # What each epoch's writer was; the epoch is all a database records about its writer.
 ELSPETH_VERSIONS = {2: "0.4.1", 29: "0.7.1"}
@@ -27,6 +27,7 @@ class EpochInfo:
     epoch: int
     user_version: int | None
     identity_epoch: int | None
+    absent_tables: frozenset[str] = frozenset()  # of tables.OPTIONAL_TABLES
 
 
 def _supported() -> str:
@@ -95,9 +96,12 @@ async def detect_epoch(conn: AsyncConnection) -> EpochInfo:
             f"landscape-graphql; supported epochs: {_supported()}",
             epoch=epoch, supportedEpochs=list(SUPPORTED_EPOCHS))
 
+    models = tables_for(epoch).metadata.tables
+    absent = frozenset(name for name in OPTIONAL_TABLES if name in models and name not in columns)
     missing = [
         f"{table.name}.{column.name}"
         for table in tables_for(epoch).metadata.sorted_tables
+        if table.name not in absent
         for column in table.columns
         if column.name not in columns.get(table.name, set())
     ]
@@ -106,4 +110,4 @@ async def detect_epoch(conn: AsyncConnection) -> EpochInfo:
         raise UnsupportedDatabase(
             f"The database says epoch {epoch} but lacks {len(missing)} of its columns "
             f"({shown})", epoch=epoch)
-    return EpochInfo(epoch=epoch, user_version=user_version, identity_epoch=identity_epoch)
+    return EpochInfo(epoch=epoch, user_version=user_version, identity_epoch=identity_epoch, absent_tables=absent)

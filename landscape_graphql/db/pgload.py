@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.elements import TextClause
 
 from ..extras import MissingExtra, require
-from .tables import EPOCH_29, SUPPORTED_EPOCHS, tables_for
+from .tables import EPOCH_29, OPTIONAL_TABLES, SUPPORTED_EPOCHS, tables_for
 
 __all__ = ["LoadError", "LoadReport", "TableLoad", "WidenedColumn", "load_sqlite_into_postgres", "main", "sqlite_epoch"]
 
@@ -206,7 +206,7 @@ def _overlong(conn: sqlite3.Connection, table: Table) -> list[WidenedColumn]:
     return found
 
 
-def _postgres_metadata(metadata: MetaData, widen: list[WidenedColumn]) -> MetaData:
+def _postgres_metadata(tables: Sequence[Table], widen: list[WidenedColumn]) -> MetaData:
     """A copy of the models that PostgreSQL accepts with this source's data in it.
 
     Two differences from SQLite must be bridged, and the shared models are not touched:
@@ -216,7 +216,7 @@ def _postgres_metadata(metadata: MetaData, widen: list[WidenedColumn]) -> MetaDa
     declared lengths) loses its limit, as listed in `widen`, rather than being truncated.
     """
     copy = MetaData()
-    for table in metadata.sorted_tables:
+    for table in tables:
         table.to_metadata(copy)
     for table in copy.tables.values():
         for column in table.columns:
@@ -302,17 +302,21 @@ async def load_sqlite_into_postgres(sqlite_path: str | os.PathLike[str], postgre
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
     try:
         epoch = _epoch_of(source, path.name)
-        models = tables_for(epoch, ddl=True)
         present = {str(r[0]) for r in source.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        models = tables_for(epoch, ddl=True)
         skipped = tuple(sorted(present - set(models.metadata.tables)))
-        for table in models.metadata.sorted_tables:
+        # An optional table the source lacks is not created in the target either: the copy
+        # reads as its source does (no source contracts), not as a Landscape with an empty table.
+        absent = OPTIONAL_TABLES - present
+        tables = [t for t in models.metadata.sorted_tables if t.name not in absent]
+        for table in tables:
             _check_columns(source, table)
-        widened = [w for table in models.metadata.sorted_tables for w in _overlong(source, table)]
+        widened = [w for table in tables for w in _overlong(source, table)]
         if widened and not widen_overlong:
             raise LoadError("text longer than its column's declared length: " + ", ".join(
                 f"{w.table}.{w.column} ({w.longest} > {w.declared_length})" for w in widened))
-        metadata = _postgres_metadata(models.metadata, widened)
+        metadata = _postgres_metadata(tables, widened)
 
         loads: list[TableLoad] = []
         # One transaction: a bad value met halfway (LoadError from the row stream) or a driver

@@ -7,12 +7,14 @@ declared too because the demo generator creates its databases from these same mo
 those databases should refuse the same bad data ELSPETH's would.
 
 Tables ELSPETH 0.7.1 added for its scheduler, exports and web front end are not modelled:
-no lineage question needs them. `scheduler_events` is, because explain() returns it.
+no lineage question needs them. Those it added that are read (sink and coalesce effects,
+`scheduler_events` because explain() returns it, `run_sources` for the source contracts) are
+declared in `_tables_epoch29.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import (
     Boolean,
@@ -33,13 +35,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import SchemaItem
 
-from ._columns import id_column as _id
-from ._columns import time_column as _ts
-from ._tables29 import EPOCH_29_ONLY, epoch29_tables
+from ._table_columns import id_column as _id
+from ._table_columns import ts_column as _ts
+from ._tables_epoch29 import Epoch29Tables, build_epoch29_tables
 
 EPOCH_2 = 2
 EPOCH_29 = 29
 SUPPORTED_EPOCHS = (EPOCH_2, EPOCH_29)
+
+# Modelled tables a Landscape of their epoch may lack altogether: ELSPETH always writes
+# run_sources, but the demo generator did not before it modelled the table, and such a database
+# (the benchmark's among them) reads as having no source contracts rather than being refused.
+OPTIONAL_TABLES = frozenset({"run_sources"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,7 @@ class LandscapeTables:
     coalesce_effect_members: Table | None
     coalesce_branch_losses: Table | None
     scheduler_events: Table | None
+    run_sources: Table | None
 
 
 def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
@@ -318,63 +326,6 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         Index("ix_routing_events_group", "routing_group_id"),
         Index("ix_routing_events_state", "state_id"),
     )
-
-    sink_effects: Table | None = None
-    if new:
-        # Only the columns lineage needs carry meaning here; the rest keep the generator's
-        # databases shaped like ELSPETH's. A sink effect is one write batch of one sink.
-        sink_effects = Table(
-            "sink_effects", md,
-            _id("effect_id"),
-            _id("run_id"),
-            _id("sink_node_id"),
-            Column("role", String(16), nullable=False),
-            Column("state", String(16), nullable=False),
-            Column("protocol_version", String(64), nullable=False),
-            Column("input_kind", String(32), nullable=False),
-            Column("required_member_ordinal", Integer),
-            Column("required_snapshot_slot", Integer),
-            _id("config_hash"),
-            _id("membership_or_manifest_hash"),
-            _id("group_payload_hash"),
-            _id("artifact_id"),
-            Column("artifact_idempotency_key", String(256), nullable=False),
-            Column("target_json", Text, nullable=False),
-            Column("inspection_mode", String(32)),
-            _id("inspection_attempt_id", nullable=True),
-            Column("plan_json", Text),
-            _id("plan_hash", nullable=True),
-            Column("descriptor_mode", String(32)),
-            _id("expected_descriptor_hash", nullable=True),
-            _id("precondition_hash", nullable=True),
-            _ts("prepared_at", nullable=True),
-            Column("lease_owner", String(128)),
-            Column("generation", Integer, nullable=False),
-            _ts("lease_expires_at", nullable=True),
-            _ts("lease_heartbeat_at", nullable=True),
-            Column("reconcile_kind", String(48)),
-            _id("reconcile_evidence_hash", nullable=True),
-            _id("result_descriptor_hash", nullable=True),
-            Column("publication_performed", Boolean),
-            Column("publication_evidence_kind", String(32)),
-            _id("primary_effect_id", nullable=True),
-            _id("stream_id", nullable=True),
-            Column("stream_sequence", Integer),
-            _id("predecessor_effect_id", nullable=True),
-            _ts("created_at"),
-            _ts("updated_at"),
-            _ts("finalized_at", nullable=True),
-            PrimaryKeyConstraint("effect_id"),
-            UniqueConstraint("effect_id", "input_kind"),
-            UniqueConstraint("effect_id", "run_id"),
-            UniqueConstraint("effect_id", "run_id", "sink_node_id"),
-            UniqueConstraint("effect_id", "stream_id"),
-            CheckConstraint("role IN ('primary','failsink')", name="ck_sink_effects_role"),
-            CheckConstraint("state IN ('reserved','prepared','in_flight','finalized')",
-                            name="ck_sink_effects_state"),
-            ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
-            ForeignKeyConstraint(["sink_node_id", "run_id"], ["nodes.node_id", "nodes.run_id"]),
-        )
 
     calls = Table(
         "calls", md,
@@ -627,7 +578,7 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         Index("ix_preflight_results_run", "run_id"),
     )
 
-    only_29: dict[str, Table | None] = epoch29_tables(md) if new else dict.fromkeys(EPOCH_29_ONLY)
+    e29 = build_epoch29_tables(md) if new else Epoch29Tables()
 
     return LandscapeTables(
         epoch=epoch, metadata=md, runs=runs, nodes=nodes, edges=edges, rows=rows, tokens=tokens,
@@ -636,16 +587,29 @@ def build_tables(epoch: int, *, ddl: bool = False) -> LandscapeTables:
         batches=batches, batch_members=batch_members, batch_outputs=batch_outputs,
         validation_errors=validation_errors, transform_errors=transform_errors,
         checkpoints=checkpoints, preflight_results=preflight_results,
-        sink_effects=sink_effects, **only_29,
+        schema_identity=e29.schema_identity, sink_effects=e29.sink_effects,
+        sink_effect_members=e29.sink_effect_members, coalesce_effects=e29.coalesce_effects,
+        coalesce_effect_members=e29.coalesce_effect_members,
+        coalesce_branch_losses=e29.coalesce_branch_losses,
+        scheduler_events=e29.scheduler_events, run_sources=e29.run_sources,
     )
 
 
-_CACHE: dict[tuple[int, bool], LandscapeTables] = {}
+_CACHE: dict[tuple[int, bool, frozenset[str]], LandscapeTables] = {}
 
 
-def tables_for(epoch: int, *, ddl: bool = False) -> LandscapeTables:
-    """The (immutable, shared) table models of an epoch; `ddl=True` to create tables from."""
-    key = (epoch, ddl)
+def tables_for(epoch: int, *, ddl: bool = False, absent: frozenset[str] = frozenset()) -> LandscapeTables:
+    """The (immutable, shared) table models of an epoch; `ddl=True` to create tables from.
+
+    `absent` names OPTIONAL_TABLES a database lacks: their attribute is None, as in an epoch
+    without them, so every reader takes the path it takes there.
+    """
+    if not absent <= OPTIONAL_TABLES:
+        raise ValueError(f"only {sorted(OPTIONAL_TABLES)} may be absent, not {sorted(absent - OPTIONAL_TABLES)}")
+    key = (epoch, ddl, absent)
     if key not in _CACHE:
-        _CACHE[key] = build_tables(epoch, ddl=ddl)
+        tables = build_tables(epoch, ddl=ddl)
+        if "run_sources" in absent:
+            tables = replace(tables, run_sources=None)
+        _CACHE[key] = tables
     return _CACHE[key]

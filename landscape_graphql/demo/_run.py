@@ -11,12 +11,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from landscape_graphql.db.contracts import ContractField, FieldOrigin, version_hash
+
 from ._core import compact, sha256
 from ._recorder import Recorder, Work
 
 _ENGINE_VERSION = {2: "engine:0.3.3", 29: "engine:0.7.1"}
 _DETERMINISM = {"source": "io_read", "sink": "io_write"}
 _JSON_TYPES = {"int": "integer", "str": "string", "float": "number", "any": "array"}
+# ELSPETH's contract type names: a field of any type is `object` there.
+_CONTRACT_TYPES = {"any": "object"}
 # Members per epoch-29 sink effect (one write batch); error sinks write each token on its own.
 _EFFECT_CHUNK = 500
 _EMPTY_SHA256 = sha256(b"")
@@ -61,6 +65,7 @@ class Run:
     queues: dict[str, list[SinkItem]] = field(default_factory=dict)
     started_at: str = ""
     source_started: str = ""
+    config_hashes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rec = self.rec
@@ -94,6 +99,7 @@ class Run:
             prefix = f"{node.kind}_{node.name}"
         node_id = f"{prefix}_{config_hash[:12]}"
         self.node_ids[node.name] = node_id
+        self.config_hashes[node.name] = config_hash
         fields = None
         if node.kind == "source":
             fields = compact([{"name": n, "required": True, "type": t}
@@ -143,7 +149,7 @@ class Run:
                     self._write_sink(node, self.queues[node.name])
         if status is None:
             status = "completed_with_failures" if rec.e29 and self.run_id in rec.failed_runs else "completed"
-        self._run_row(status, None if crashed else rec.clock.tick(1000, 9000), llm_calls)
+        self._run_row(status, None if crashed else rec.clock.tick(1000, 9000), llm_calls, crashed)
 
     def _write_sink(self, node: Node, items: list[SinkItem]) -> None:
         # Epoch 2 writes a sink once; epoch 29 in sink effects (write batches).
@@ -251,7 +257,20 @@ class Run:
                     payload_hash=item.data_hash, prepared_disposition="accepted", member_effect_id=h(),
                     member_state="finalized", descriptor_hash=descriptor, evidence_hash=evidence)
 
-    def _run_row(self, status: str, completed_at: str | None, llm_calls: int | None) -> None:
+    def _contract(self) -> tuple[str, str]:
+        """The source's schema contract as ELSPETH stores it (canonical JSON with its verified
+        version hash), and that hash."""
+        fields = [ContractField(normalized_name=n, original_name=n, python_type=_CONTRACT_TYPES.get(t, t),
+                                required=True, nullable=False, origin=FieldOrigin.DECLARED)
+                  for n, t in sorted(f.split(": ") for f in self.source_fields)]
+        digest = version_hash("FIXED", True, fields)
+        body = {"fields": [{"normalized_name": f.normalized_name, "nullable": f.nullable,
+                            "original_name": f.original_name, "python_type": f.python_type,
+                            "required": f.required, "source": f.origin.value} for f in fields],
+                "locked": True, "mode": "FIXED", "version_hash": digest}
+        return compact(body), digest
+
+    def _run_row(self, status: str, completed_at: str | None, llm_calls: int | None, crashed: bool) -> None:
         rec = self.rec
         settings = self._settings()
         settings_json = compact(settings)
@@ -262,16 +281,21 @@ class Run:
                   "required": [n for n, _ in names], "title": "RowSchema", "type": "object"}
         resolution = {"normalization_version": "1.0.1" if rec.e29 else "1.0.0",
                       "resolution_mapping": {n: n for n, _ in names}}
+        contract, digest = self._contract()
         extra: dict[str, Any]
         if rec.e29:
             extra = {"runtime_val_manifest_json": compact({"declaration_contracts": [], "tier_1_errors": []}),
                      "llm_call_count": llm_calls or 0, "seeded_from_cache": 0, "cache_key": None,
                      "openrouter_catalog_sha256": _EMPTY_SHA256, "openrouter_catalog_source": "bundled"}
+            # Epoch 29 records the contract per source (the demo's pipelines have one).
+            source = next(n for n in self.nodes if n.kind == "source")
+            rec.add("run_sources", run_id=self.run_id, source_node_id=self.nid(source.name), source_name="primary",
+                    plugin_name=source.plugin, lifecycle_state="loading" if crashed else "exhausted",
+                    config_hash=self.config_hashes[source.name], schema_json=json.dumps(schema),
+                    schema_contract_json=contract, schema_contract_hash=digest,
+                    field_resolution_json=compact(resolution), recorded_at=self.source_started)
         else:
-            contract = compact({"fields": [{"normalized_name": n, "nullable": False, "original_name": n,
-                                            "python_type": t, "required": True, "source": "declared"}
-                                           for n, t in sorted(names)], "locked": True, "mode": "FIXED"})
-            extra = {"schema_contract_json": contract, "schema_contract_hash": sha256(contract.encode())[:16]}
+            extra = {"schema_contract_json": contract, "schema_contract_hash": digest}
         rec.add("runs", run_id=self.run_id, started_at=self.started_at, completed_at=completed_at,
                 config_hash=sha256(settings_json.encode()), settings_json=settings_json,
                 reproducibility_grade="replay_reproducible", canonical_version="sha256-rfc8785-v1",

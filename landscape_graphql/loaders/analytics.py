@@ -10,6 +10,7 @@ from functools import cached_property
 
 from ..db import analytics as q
 from ..db import analytics_records as A
+from ..db import contracts as C
 from ..db import records as R
 from ..db.enums import CallType
 from ..db.session import DbSession
@@ -28,29 +29,24 @@ class OutcomeRecordCountsByRunLoader(ManyByKey[str, A.OutcomeCount]):
     key_of = staticmethod(lambda c: c.run_id)
 
 
-class TokenOutcomeCountsByRunLoader(ManyByKey[str, A.OutcomeCount]):
-    fetch = fetcher(q.token_outcome_counts)
-    key_of = staticmethod(lambda c: c.run_id)
-
-
 class SinkCountsByRunLoader(ManyByKey[str, tuple[str, str, int]]):
     fetch = fetcher(q.sink_counts)
     key_of = staticmethod(lambda t: t[0])
 
 
-class NodePerformanceByRunLoader(ManyByKey[str, A.NodeTimes]):
-    fetch = fetcher(q.node_performance)
+class NodeStatsByRunLoader(ManyByKey[str, A.NodeStats]):
+    fetch = fetcher(q.node_stats)
+    key_of = staticmethod(lambda n: n.run_id)
+
+
+class NodePercentilesByRunLoader(ManyByKey[str, A.NodePercentiles]):
+    fetch = fetcher(q.node_percentiles)
     key_of = staticmethod(lambda n: n.run_id)
 
 
 class ErrorBucketsByRunLoader(ManyByKey[str, A.ErrorBucket]):
     fetch = fetcher(q.error_buckets)
     key_of = staticmethod(lambda b: b.run_id)
-
-
-class FailingNodesByRunLoader(ManyByKey[str, A.FailingNode]):
-    fetch = fetcher(q.failing_nodes)
-    key_of = staticmethod(lambda f: f.run_id)
 
 
 class CallTypeCountsByRunLoader(ManyByKey[str, tuple[str, CallType, int]]):
@@ -66,6 +62,11 @@ class LlmCallsByRunLoader(ManyByKey[str, A.NodeCalls]):
 class LlmResponsesByRunLoader(ManyByKey[str, tuple[str, str | None, str | None]]):
     fetch = fetcher(q.llm_responses)
     key_of = staticmethod(lambda t: t[0])
+
+
+class SourceContractsByRunLoader(ManyByKey[str, C.SourceContract]):
+    fetch = fetcher(C.contracts_of_runs)
+    key_of = staticmethod(lambda c: c.run_id)
 
 
 class ValidationErrorSamplesByRunLoader(ManyByKey[SampleKey, R.ValidationErrorRecord]):
@@ -95,24 +96,20 @@ class AnalyticsLoaders:
         return OutcomeRecordCountsByRunLoader(self.db)
 
     @cached_property
-    def token_outcome_counts(self) -> TokenOutcomeCountsByRunLoader:
-        return TokenOutcomeCountsByRunLoader(self.db)
-
-    @cached_property
     def sink_counts(self) -> SinkCountsByRunLoader:
         return SinkCountsByRunLoader(self.db)
 
     @cached_property
-    def node_performance(self) -> NodePerformanceByRunLoader:
-        return NodePerformanceByRunLoader(self.db)
+    def node_stats(self) -> NodeStatsByRunLoader:
+        return NodeStatsByRunLoader(self.db)
+
+    @cached_property
+    def node_percentiles(self) -> NodePercentilesByRunLoader:
+        return NodePercentilesByRunLoader(self.db)
 
     @cached_property
     def error_buckets(self) -> ErrorBucketsByRunLoader:
         return ErrorBucketsByRunLoader(self.db)
-
-    @cached_property
-    def failing_nodes(self) -> FailingNodesByRunLoader:
-        return FailingNodesByRunLoader(self.db)
 
     @cached_property
     def call_type_counts(self) -> CallTypeCountsByRunLoader:
@@ -125,6 +122,10 @@ class AnalyticsLoaders:
     @cached_property
     def llm_responses(self) -> LlmResponsesByRunLoader:
         return LlmResponsesByRunLoader(self.db)
+
+    @cached_property
+    def source_contracts(self) -> SourceContractsByRunLoader:
+        return SourceContractsByRunLoader(self.db)
 
     @cached_property
     def validation_error_samples(self) -> ValidationErrorSamplesByRunLoader:

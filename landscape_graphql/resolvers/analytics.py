@@ -6,15 +6,19 @@ each part of a report is its own field reading its own loader.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..db import analytics as q
+from ..db import analytics_records as A
+from ..db import contracts as C
 from ..db import records as R
 from ..db.diagnose import diagnose_facts
 from ..db.enums import NodeType
-from ..errors import BadArgument
+from ..errors import AuditIntegrityError, BadArgument
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -28,12 +32,61 @@ def check_count(name: str, value: int) -> int:
     return value
 
 
+# -- summary --------------------------------------------------------------------------------------
+
+async def run_counts(ctx: Context, run_id: str) -> A.RunCounts:
+    counts: A.RunCounts | None = await ctx.loaders.analytics.run_counts.load(run_id)
+    if counts is None:
+        raise LookupError(f"no counts for run {run_id}: a run's counts exist whenever the run does")
+    return counts
+
+
+async def node_stats(ctx: Context, run_id: str) -> list[A.NodeStats]:
+    found: list[A.NodeStats] = await ctx.loaders.analytics.node_stats.load(run_id)
+    return found
+
+
+async def avg_state_duration_ms(ctx: Context, run_id: str) -> float | None:
+    stats = await node_stats(ctx, run_id)
+    timed = sum(n.timed for n in stats)
+    return sum(n.total_ms for n in stats) / timed if timed else None
+
+
+async def token_outcomes(ctx: Context, run_id: str) -> list[A.OutcomeCount]:
+    """Tokens by their resolved outcome (terminal, else latest), from the outcome record groups
+    and the run's counts, without reading token_outcomes token by token: only a buffered
+    outcome is non-terminal and a token has at most one terminal outcome (both checked here),
+    so the terminal record groups are the terminal tokens, the rest of the tokens with records
+    are buffered, and the tokens without records are the difference."""
+    counts, records = await asyncio.gather(run_counts(ctx, run_id),
+                                           ctx.loaders.analytics.outcome_record_counts.load(run_id))
+    where = f"token_outcomes[run {run_id}]"
+    if counts.open_not_buffered:
+        raise AuditIntegrityError(where, "only a buffered outcome is non-terminal",
+                                  f"{counts.open_not_buffered} non-terminal outcome records are not buffered")
+    if counts.terminal_records != counts.terminal_tokens:
+        raise AuditIntegrityError(where, "a token has at most one terminal outcome",
+                                  f"{counts.terminal_records - counts.terminal_tokens} more terminal outcomes "
+                                  "than tokens having one")
+    without = counts.tokens - counts.terminal_tokens - counts.buffered_only_tokens
+    if without < 0:
+        raise AuditIntegrityError(where, "every outcome record names a token of its run",
+                                  f"{-without} more tokens with outcomes than tokens")
+    groups: list[A.OutcomeCount] = [c for c in records if c.terminal]
+    if counts.buffered_only_tokens:
+        groups.append(q.buffered_group(ctx.db, run_id, counts.buffered_only_tokens))
+    if without:
+        groups.append(q.no_outcome_group(run_id, without))
+    return groups
+
+
 # -- performance ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class NodePerformance:
     run_id: str
     node_id: str
+    node: R.NodeRecord
     plugin: str
     node_type: NodeType
     executions: int
@@ -43,9 +96,6 @@ class NodePerformance:
     min_ms: float | None
     max_ms: float | None
     total_ms: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
     pct_of_total: float
     is_bottleneck: bool
     is_high_variance: bool
@@ -58,20 +108,63 @@ class PerformanceReport:
 
 
 async def performance(ctx: Context, run_id: str, bottleneck_pct: float, variance_factor: float) -> PerformanceReport:
-    times = await ctx.loaders.analytics.node_performance.load(run_id)
-    total = sum(t.total_ms for t in times)
+    stats = await node_stats(ctx, run_id)
+    total = sum(t.total_ms for t in stats)
     nodes = []
-    for t in times:
+    for t in stats:
         pct = t.total_ms / total * 100 if total else 0.0
         # ELSPETH's rules, on its rounded figures (pct to 0.1, avg to 0.01 ms), so that the
         # default thresholds flag exactly the nodes ELSPETH flags.
         high_variance = (t.max_ms is not None and t.avg_ms is not None
                          and t.max_ms > variance_factor * round(t.avg_ms, 2))
         nodes.append(NodePerformance(
-            t.run_id, t.node_id, t.plugin, t.node_type, t.executions, t.failures, t.retries, t.avg_ms,
-            t.min_ms, t.max_ms, t.total_ms, t.p50_ms, t.p95_ms, t.p99_ms, pct,
-            round(pct, 1) > bottleneck_pct, high_variance))
+            t.run_id, t.node_id, t.node, t.plugin, t.node_type, t.executions, t.failures, t.retries, t.avg_ms,
+            t.min_ms, t.max_ms, t.total_ms, pct, round(pct, 1) > bottleneck_pct, high_variance))
     return PerformanceReport(total, nodes)
+
+
+async def percentiles(ctx: Context, run_id: str, node_id: str) -> A.NodePercentiles | None:
+    found: list[A.NodePercentiles] = await ctx.loaders.analytics.node_percentiles.load(run_id)
+    return next((p for p in found if p.node_id == node_id), None)
+
+
+# -- failure patterns -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FailingNode:
+    run_id: str
+    node_id: str
+    node: R.NodeRecord
+    plugin: str
+    failed_states: int
+
+
+async def failing_nodes(ctx: Context, run_id: str) -> list[FailingNode]:
+    stats = await node_stats(ctx, run_id)
+    return sorted((FailingNode(n.run_id, n.node_id, n.node, n.plugin, n.failures) for n in stats if n.failures),
+                  key=lambda f: f.node_id)
+
+
+# -- source contracts -----------------------------------------------------------------------------
+
+async def source_contracts(ctx: Context, run_id: str) -> list[C.SourceContract]:
+    found: list[C.SourceContract] = await ctx.loaders.analytics.source_contracts.load(run_id)
+    return found
+
+
+async def field_provenance(ctx: Context, run_id: str, name: str) -> list[tuple[C.SourceContract, C.ContractField]]:
+    """The field `name` (normalized, else original, as ELSPETH resolves it) in each source's
+    contract that has it. None having it is a BAD_ARGUMENT naming the fields there are, as
+    ELSPETH's explain_field answers "not found in contract" with its available fields."""
+    sources = await source_contracts(ctx, run_id)
+    found = [(s, f) for s in sources if s.contract is not None and (f := s.contract.find(name)) is not None]
+    if not found:
+        available = sorted({f.normalized_name for s in sources if s.contract is not None for f in s.contract.fields})
+        if not available:
+            raise BadArgument("name", f"run {run_id} recorded no source schema contract")
+        raise BadArgument("name", f"no field {name!r} in the source contracts of run {run_id}; "
+                                  f"fields: {', '.join(available)}")
+    return found
 
 
 # -- LLM usage ------------------------------------------------------------------------------------

@@ -43,16 +43,8 @@ class _RunPart:
     n: int = 0
 
 
-async def _node(info: Info, run_id: str, node_id: str | None) -> R.NodeRecord | None:
-    if node_id is None:
-        return None
-    return await info.context.loaders.node_by_key.load((run_id, node_id))
-
-
 async def _counts(info: Info, run_id: str) -> A.RunCounts:
-    counts = await info.context.loaders.analytics.run_counts.load(run_id)
-    assert counts is not None, "a run's counts exist whenever the run does"
-    return counts
+    return await RA.run_counts(info.context, run_id)
 
 
 # -- summary --------------------------------------------------------------------------------------
@@ -62,11 +54,15 @@ class RunCounts:
     rows: int
     tokens: int
     nodes: int
-    node_states: int
     operations: int
     source_loads: int
     sink_writes: int
     runtime_preflights: int | None = strawberry.field(description="Epoch 29 only; null in epoch 2")
+
+    @strawberry.field
+    @staticmethod
+    async def node_states(parent: Parent[A.RunCounts], info: Info) -> int:
+        return sum(n.executions for n in await RA.node_stats(info.context, parent.run_id))
 
 
 @strawberry.type
@@ -116,7 +112,7 @@ class RunSummary:
     @strawberry.field(description="Average duration of all the run's node states (not rounded).")
     @staticmethod
     async def avg_state_duration_ms(parent: Parent[R.RunRecord], info: Info) -> float | None:
-        return (await _counts(info, parent.run_id)).avg_state_duration_ms
+        return await RA.avg_state_duration_ms(info.context, parent.run_id)
 
     @strawberry.field(graphql_type="RunCounts")
     @staticmethod
@@ -140,10 +136,13 @@ class RunSummary:
         "once; tokens without any outcome count in a group whose outcome fields are null."))
     @staticmethod
     async def token_outcomes(parent: Parent[R.RunRecord], info: Info) -> list[A.OutcomeCount]:
-        return await info.context.loaders.analytics.token_outcome_counts.load(parent.run_id)
+        return await RA.token_outcomes(info.context, parent.run_id)
 
 
 # -- performance ----------------------------------------------------------------------------------
+
+_PERCENTILE_COST = ("Selecting any percentile adds one statement that sorts all the run's node states "
+                    "(the heaviest of the analytics: ~10x the other figures of this type together).")
 
 @strawberry.type(description=(
     "Time spent at one node (all its states: completed, failed, every retry). Percentiles are "
@@ -159,9 +158,6 @@ class NodePerformance:
     avg_ms: float | None = strawberry.field(description="Average duration (not rounded)")
     min_ms: float | None
     max_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
     total_ms: float
     pct_of_total: float = strawberry.field(description="totalMs / the report's totalMs x 100 (not rounded)")
     is_bottleneck: bool = strawberry.field(
@@ -169,10 +165,28 @@ class NodePerformance:
     is_high_variance: bool = strawberry.field(
         description="maxMs > varianceFactor x avgMs rounded to 0.01 (ELSPETH's rule)")
 
+    @strawberry.field(description=_PERCENTILE_COST)
+    @staticmethod
+    async def p50_ms(parent: Parent[RA.NodePerformance], info: Info) -> float | None:
+        found = await RA.percentiles(info.context, parent.run_id, parent.node_id)
+        return None if found is None else found.p50_ms
+
+    @strawberry.field(description=_PERCENTILE_COST)
+    @staticmethod
+    async def p95_ms(parent: Parent[RA.NodePerformance], info: Info) -> float | None:
+        found = await RA.percentiles(info.context, parent.run_id, parent.node_id)
+        return None if found is None else found.p95_ms
+
+    @strawberry.field(description=_PERCENTILE_COST)
+    @staticmethod
+    async def p99_ms(parent: Parent[RA.NodePerformance], info: Info) -> float | None:
+        found = await RA.percentiles(info.context, parent.run_id, parent.node_id)
+        return None if found is None else found.p99_ms
+
     @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[RA.NodePerformance], info: Info) -> R.NodeRecord | None:
-        return await _node(info, parent.run_id, parent.node_id)
+    def node(parent: Parent[RA.NodePerformance]) -> R.NodeRecord | None:
+        return parent.node
 
 
 @strawberry.type(description="ELSPETH's get_performance_report: nodes with states, by total time then node id.")
@@ -192,8 +206,8 @@ class SourceErrorCount:
 
     @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.ErrorBucket], info: Info) -> R.NodeRecord | None:
-        return await _node(info, parent.run_id, parent.node_id)
+    def node(parent: Parent[A.ErrorBucket]) -> R.NodeRecord | None:
+        return parent.node
 
 
 @strawberry.type(description="Transform errors of one transform node.")
@@ -204,8 +218,8 @@ class TransformErrorCount:
 
     @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.ErrorBucket], info: Info) -> R.NodeRecord | None:
-        return await _node(info, parent.run_id, parent.node_id)
+    def node(parent: Parent[A.ErrorBucket]) -> R.NodeRecord | None:
+        return parent.node
 
 
 async def _buckets(info: Info, run_id: str, kind: str) -> list[A.ErrorBucket]:
@@ -288,8 +302,8 @@ class NodeLlmCalls:
 
     @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.NodeCalls], info: Info) -> R.NodeRecord | None:
-        return await _node(info, parent.run_id, parent.node_id)
+    def node(parent: Parent[A.NodeCalls]) -> R.NodeRecord | None:
+        return parent.node
 
 
 @strawberry.type
@@ -393,27 +407,26 @@ class FailingNode:
 
     @strawberry.field(graphql_type="PipelineNodeT | None")
     @staticmethod
-    async def node(parent: Parent[A.FailingNode], info: Info) -> R.NodeRecord | None:
-        return await _node(info, parent.run_id, parent.node_id)
+    def node(parent: Parent[RA.FailingNode]) -> R.NodeRecord | None:
+        return parent.node
 
 
 @strawberry.type(description="Totals over the whole run (ELSPETH's are the lengths of its lists cut at 10).")
 class FailurePatterns:
     @strawberry.field(graphql_type="list[FailingNode]", description="Every node with failed states (ELSPETH: plugins of the 10 latest)")
     @staticmethod
-    async def failing_nodes(parent: Parent[_RunPart], info: Info) -> list[A.FailingNode]:
-        return await info.context.loaders.analytics.failing_nodes.load(parent.run_id)
+    async def failing_nodes(parent: Parent[_RunPart], info: Info) -> list[RA.FailingNode]:
+        return await RA.failing_nodes(info.context, parent.run_id)
 
     @strawberry.field(description="Whether any state of the run has attempt > 0")
     @staticmethod
     async def has_retries(parent: Parent[_RunPart], info: Info) -> bool:
-        return (await _counts(info, parent.run_id)).retried_states > 0
+        return any(n.retries for n in await RA.node_stats(info.context, parent.run_id))
 
     @strawberry.field
     @staticmethod
     async def failed_state_count(parent: Parent[_RunPart], info: Info) -> int:
-        found = await info.context.loaders.analytics.failing_nodes.load(parent.run_id)
-        return sum(f.failed_states for f in found)
+        return sum(n.failures for n in await RA.node_stats(info.context, parent.run_id))
 
     @strawberry.field
     @staticmethod

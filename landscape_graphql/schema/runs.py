@@ -16,6 +16,7 @@ from ..loaders import Loaders
 from ..payloads import Payload as PayloadRecord
 from ..resolvers._paging import page_request
 from . import analytics as AN
+from . import contracts as CT
 from . import enums as E
 from ._json import parse_json
 from ._relations import RelationsOf, record_field
@@ -264,6 +265,23 @@ class Run(Node):
         "Outcome records by outcome and sink, and the fork/join groups they name."))
     failure_context: AN.FailureContext = record_field(AN.run_failure_context, description=(
         "The latest `first` (0..500) failed states, transform and validation errors, and totals."))
+
+    @strawberry.field(description=(
+        "The schema contract recorded for each source of the run (ELSPETH's get_run_contract shows "
+        "the first source only), by source name. Empty if the run recorded none; null (with an "
+        "AUDIT_INTEGRITY error naming the run and source) if a recorded contract does not verify."))
+    @staticmethod
+    async def contract(parent: Parent[R.RunRecord], info: Info) -> list[CT.SourceContract] | None:
+        return await CT.run_contract(info, parent.run_id)
+
+    @strawberry.field(description=(
+        "One field's provenance (ELSPETH's explain_field) in every source contract that has it: "
+        "`name` is a normalized name, else an original one, as ELSPETH resolves it. A name no "
+        "contract of the run has is a BAD_ARGUMENT listing the fields there are (ELSPETH answers "
+        "it with an error and its available fields too), and the field is null."))
+    @staticmethod
+    async def field(parent: Parent[R.RunRecord], info: Info, name: str) -> list[CT.SourceField] | None:
+        return await CT.run_field(info, parent.run_id, name)
 
     checkpoints = _run.relation(
         Loaders.checkpoints_by_run_id, lambda p: p.run_id,

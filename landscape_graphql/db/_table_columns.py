@@ -1,4 +1,4 @@
-"""The two column shapes most Landscape tables repeat (tables.py, _tables29.py)."""
+"""Column shapes shared by the table models (`tables.py`, `_tables_epoch29.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ def id_column(name: str, *, nullable: bool = False, length: int = 64) -> Column[
     return Column(name, String(length), nullable=nullable)
 
 
-def time_column(name: str, *, nullable: bool = False) -> Column[object]:
+def ts_column(name: str, *, nullable: bool = False) -> Column[object]:
     # SQLite stores naive UTC text; PostgreSQL timestamptz. Both come back as datetime.
     return Column(name, DateTime(timezone=True), nullable=nullable)
