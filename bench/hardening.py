@@ -8,8 +8,10 @@ Against the real `landscape-graphql serve` (on the 25,000-row generated database
    and /livez's latency meanwhile (items 4);
 2. quadratic validation: 20 concurrent distinct documents of 1,150 same-named fields; their
    latency and /readyz's (item 5);
-3. Run.dag: 10 clients asking for the DAG, 4 asking cheap queries, for `--seconds`; cheap p50 /
-   p99 and /readyz p50 / max (item 6);
+3. Run.dag: 10 clients asking for the DAG (distinct texts, so the response cache never answers),
+   4 asking cheap queries, for `--seconds`; cheap p50 / p99 and /readyz p50 / max probed from
+   the load generator's own event loop, and /readyz p50 / p99 / max probed from a process of its
+   own (`readyz_apart_*`: the server's figure, without the load generator's loop delays) (item 6);
 4. caches: 60 distinct valid ~900 KB queries; resident set before and after (item 7);
 5. mixed load: `--rounds` rounds of `--seconds` of distinct queries, pages, lineage and DAGs;
    resident set after each round (item 9).

@@ -82,6 +82,7 @@ from ._caches import (
     MAX_CACHED_CHARS,
     PARSE_CACHE_BYTES,
     ByteLRU,
+    compact,
     node_weight,
     text_weight,
 )
@@ -618,7 +619,7 @@ def _cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: M
                      operation_name: str | None, limits: QueryLimits) -> int:
     weight = node_weight(document)
     try:
-        frozen = orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS)
+        frozen = compact(orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS))
     except TypeError:  # values no JSON client could send (in-process callers): no caching
         weight = None
     if weight is None:
