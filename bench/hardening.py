@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--baseline", type=Path, help="run the server from this checkout's package")
     parser.add_argument("--only", default="1,2,3,4,5")
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="an argument for `landscape-graphql serve` (repeatable), e.g. --serve-arg=--response-cache-mb=16")
     args = parser.parse_args(argv)
     wanted = {int(n) for n in args.only.split(",")}
     if args.db is None:
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'baseline ' + str(args.baseline) if args.baseline else 'this checkout'}; load {os.getloadavg()[0]:.1f}")
 
     def fresh() -> Server:
-        server = cli_server(db, free_port())
+        server = cli_server(db, free_port(), *args.serve_arg)
         server.env.update(env)
         server.start()
         return server
