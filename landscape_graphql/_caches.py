@@ -29,6 +29,16 @@ ESTIMATE_CACHE_BYTES = 16 * 1024 * 1024
 PLAN_CACHE_BYTES = 32 * 1024 * 1024
 
 
+def compact(data: bytes) -> bytes:
+    """`data` in an allocation of its own length, for a cache to keep.
+
+    orjson's output stays in the buffer it grew while serialising: measured (orjson 3.13) 4 KiB
+    held for 108 bytes, 64 KiB for 5 KB, 1 MiB for 100 KB. A cache counting `len()` would
+    hold ten times what it counts.
+    """
+    return memoryview(data).tobytes()
+
+
 def text_weight(chars: int) -> int:
     return BYTES_PER_QUERY_CHAR * max(chars, 1)
 

@@ -60,7 +60,7 @@ from graphql.execution.values import (
 from graphql.type.definition import GraphQLInterfaceType, get_nullable_type
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 
-from ._caches import ESTIMATE_CACHE_BYTES, ByteLRU, node_weight
+from ._caches import ESTIMATE_CACHE_BYTES, ByteLRU, compact, node_weight
 from .limits import DEFAULT_QUERY_LIMITS, PageSizeError, QueryLimitError, QueryLimits, check_page_size
 
 # Where a selection set sits: at the operation root; directly inside a sized
@@ -276,7 +276,7 @@ def cached_estimate(document: DocumentNode, schema: GraphQLSchema, variables: Ma
                      operation_name: str | None, limits: QueryLimits) -> int:
     weight = node_weight(document)
     try:
-        frozen = orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS)
+        frozen = compact(orjson.dumps(_sizing_variables(document, variables), option=orjson.OPT_SORT_KEYS))
     except TypeError:  # values no JSON client could send (in-process callers): no caching
         weight = None
     if weight is None:

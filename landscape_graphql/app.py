@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,7 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from ._logging import request_id_var
 from ._off_loop_parse import parse_off_loop
-from ._readiness import busy_and_answering
+from ._readiness import check_ready
 from ._shared import ServerGroup
 from .auth import AnonymousAuthenticator, Authenticator, AuthError, Principal
 from .context import Context
@@ -331,10 +330,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             if not ready:
                 return JSONResponse({"status": "not ready", "reason": why}, 503)
         try:
-            await state.landscape.check_file()
-            if not busy_and_answering(state.landscape):
-                async with state.landscape.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1 FROM runs LIMIT 1"))
+            await check_ready(state.landscape)
         except Exception as exc:  # any fault means not ready; the reason is kept generic
             logger.warning("readiness check failed: %s", type(exc).__name__)
             reason = exc.message if isinstance(exc, LandscapeError) else "database unreachable"

@@ -32,12 +32,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 
+from ._caches import compact
 from .db.engine import Landscape
 
 _WAL_INDEX_HEADER = 48  # bytes per copy; two copies at the start of the -shm file
@@ -144,6 +145,11 @@ class Entry:
     scope: str
 
 
+# What an entry holds besides its JSON: the tag, the Entry, its extensions dict, the map's slot
+# (measured with tracemalloc: ~550 bytes; tests/test_cache_bytes.py holds the cache to it).
+ENTRY_OVERHEAD_BYTES = 640
+
+
 class ResponseCache:
     """Answers by ETag (which includes the scope and data version), bounded by bytes, LRU."""
 
@@ -160,14 +166,14 @@ class ResponseCache:
         return entry
 
     def put(self, tag: str, entry: Entry) -> None:
-        size = len(entry.data_json) + 512
+        size = len(entry.data_json) + ENTRY_OVERHEAD_BYTES
         if size > self.max_bytes // 4 or tag in self._entries:
             return  # one answer never takes more than a quarter of the cache
-        self._entries[tag] = entry
+        self._entries[tag] = replace(entry, data_json=compact(entry.data_json))
         self._bytes += size
         while self._bytes > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
-            self._bytes -= len(dropped.data_json) + 512
+            self._bytes -= len(dropped.data_json) + ENTRY_OVERHEAD_BYTES
 
     def __len__(self) -> int:
         return len(self._entries)

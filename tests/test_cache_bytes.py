@@ -55,3 +55,50 @@ def test_a_byte_lru_evicts_by_weight() -> None:
     assert cache.get("b") == "b" and cache.get("c") is None
     cache.put("huge", "x", 101)  # heavier than the whole cache: never kept
     assert cache.get("huge") is None and cache.bytes <= 100
+
+
+def test_the_response_cache_holds_no_more_memory_than_it_counts() -> None:
+    # Its bound counts an answer's JSON plus ENTRY_OVERHEAD_BYTES for the rest of the entry:
+    # measured, what it holds must fit, or 64 MiB of cache would hold more than 64 MiB (it held
+    # ~9x: orjson's output keeps the whole buffer it grew; see _caches.compact). Answers of the
+    # mixed load's small sizes, three times as many bytes as fit, so it evicts all along.
+    import hashlib
+    import tracemalloc
+
+    import orjson
+
+    from landscape_graphql.http_cache import Entry, ResponseCache, etag
+
+    cache = ResponseCache(1024 * 1024)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        put = 0
+        i = 0
+        while put < 3 * cache.max_bytes:
+            data = orjson.dumps({"token": {f"a{j}": f"token-{i:08d}" for j in range(i % 30)}})
+            tag = etag(hashlib.sha256(str(i).encode()).hexdigest(), {"n": i}, None, "*", "v1")
+            cache.put(tag, Entry(data, {"estimatedNodes": i}, "*"))
+            put += len(data)
+            i += 1
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) < i
+    assert held <= cache.max_bytes, f"{held} bytes held by a cache bounded at {cache.max_bytes}"
+
+
+def test_compact_keeps_only_the_bytes() -> None:
+    import tracemalloc
+
+    import orjson
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [_caches.compact(orjson.dumps({"a": "x" * size})) for size in (100, 5_000, 100_000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= sum(len(k) for k in kept) + 3 * 64 + 128

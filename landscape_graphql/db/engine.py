@@ -8,8 +8,11 @@ database level (SQLite `mode=ro` + `PRAGMA query_only`; PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,7 @@ class EngineOptions:
 @dataclass(slots=True)
 class Activity:
     answered_at: float | None = None  # time.monotonic() of the last statement that answered
+    failed_at: float | None = None  # ... and of the last that found the database unavailable
 
 
 # Connections of the pool (8) that whole-run statements may hold at once.
@@ -171,12 +175,41 @@ def _sqlite_engine(path: Path, options: EngineOptions) -> AsyncEngine:
     return engine
 
 
+# How much lower than the event loop's the CPU priority of aiosqlite's threads is (Linux, where a
+# thread has a priority of its own). Small statements run on the loop's thread (`DbSession.
+# _try_inline`); what runs on aiosqlite's is a whole-run scan or a statement past the inline
+# budget, and one such scan per core kept the loop waiting for a core: /readyz and small requests
+# waited up to ~0.15 s at a time under ten Run.dag requests (BENCHMARKS.md, "Hardening"). Nicer,
+# a scan takes the CPU the loop leaves. With the kernel's autogroups (a server started in its
+# own session) this shifts CPU only among the server's own threads, not against other processes.
+OFF_LOOP_NICENESS = 10
+
+
+def yield_cpu_to_the_loop() -> None:
+    """Lower the calling thread's CPU priority by OFF_LOOP_NICENESS (Linux; elsewhere nothing:
+    setpriority there would lower the whole process)."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + OFF_LOOP_NICENESS))
+
+
+class _OffLoopConnection(sqlite3.Connection):
+    """A sqlite3 connection that lowers the priority of the thread opening it: aiosqlite opens
+    each connection on the worker thread that then runs that connection's statements."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        yield_cpu_to_the_loop()
+
+
 def _aiosqlite_creator(uri: str, busy_timeout_s: float) -> Callable[[], Any]:
     import aiosqlite
 
     async def create() -> aiosqlite.Connection:
         conn = await aiosqlite.connect(uri, uri=True, timeout=busy_timeout_s,
-                                       check_same_thread=False)
+                                       check_same_thread=False, factory=_OffLoopConnection)
         await conn.execute("PRAGMA query_only = ON")
         return conn
 

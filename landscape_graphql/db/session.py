@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..errors import LandscapeError, QueryTimeout
+from ..errors import DatabaseUnavailable, QueryTimeout
 from .engine import Landscape, translate_db_error
 
 # Connections one holding request keeps. One: a request that held one connection and waited for
@@ -227,10 +227,11 @@ class DbSession:
                 healthy = True
             finally:
                 await self._checkin(conn, healthy)
-        except LandscapeError:
-            raise
         except Exception as exc:
-            translated = translate_db_error(exc)
+            translated = translate_db_error(exc)  # a LandscapeError is itself
+            if isinstance(translated, DatabaseUnavailable):
+                # /readyz must not vouch for the database on an earlier answer (_readiness.py).
+                self.landscape.activity.failed_at = time.monotonic()
             if translated is exc:
                 raise
             raise translated from exc
