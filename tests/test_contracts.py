@@ -33,8 +33,12 @@ FIELD = """query ($r: String!, $n: String!) { run(runId: $r) { field(name: $n) {
 
 
 def _stored(epoch: int, name: str) -> dict[str, list[tuple[Any, ...]]]:
-    """run -> [(contract JSON, hash column, resolution JSON)] straight from the fixture file."""
-    with sqlite3.connect(f"file:{FIXTURES / f'epoch{epoch}' / f'{name}.db'}?mode=ro", uri=True) as conn:
+    """run -> [(contract JSON, hash column, resolution JSON)] straight from the fixture file.
+
+    immutable=1: a WAL database opened even read-only gets -wal and -shm files beside it, and
+    the vendored fixtures must stay byte for byte as ELSPETH wrote them (tests/zz_last).
+    """
+    with sqlite3.connect(f"file:{FIXTURES / f'epoch{epoch}' / f'{name}.db'}?mode=ro&immutable=1", uri=True) as conn:
         if epoch == 2:
             rows = conn.execute("SELECT run_id, schema_contract_json, schema_contract_hash, "
                                 "source_field_resolution_json FROM runs").fetchall()
