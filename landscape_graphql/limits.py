@@ -130,6 +130,10 @@ class QueryLimits:
     # state of the run), each counted as this many nodes per object that asks.
     whole_run_fields: frozenset[str] = frozenset({"Run.dag"})
     whole_run_nodes: int = 10_000
+    # Connections for bulk export, whose page is one string of records rather than objects to
+    # resolve: larger pages, so a script's round trips stay few (`landscape-graphql export`).
+    bulk_page_fields: frozenset[str] = frozenset({"Run.exportRecords"})
+    max_bulk_page_size: int = 5_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -138,6 +142,10 @@ class QueryLimits:
                 raise ValueError(f"QueryLimits.{name} must be at least 1, got {value}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("QueryLimits.default_page_size must not exceed max_page_size")
+
+    def page_size_limit(self, coordinate: str) -> int:
+        """The largest page the field `Type.field` may ask for."""
+        return self.max_bulk_page_size if coordinate in self.bulk_page_fields else self.max_page_size
 
 
 DEFAULT_QUERY_LIMITS = QueryLimits()
@@ -457,7 +465,7 @@ class _Estimator:
                 return budget
         return factor
 
-    def size(self, field_def: GraphQLField, node: FieldNode) -> int | None:
+    def size(self, field_def: GraphQLField, node: FieldNode, coordinate: str) -> int | None:
         """Items a sized field yields per parent; None when the field is not sized."""
         is_connection = "first" in field_def.args or "last" in field_def.args
         depth_arg = self.limits.traversal_depth_argument
@@ -476,13 +484,14 @@ class _Estimator:
         sizes: list[int] = []
         if is_connection:
             requested = [(a, args[a]) for a in ("first", "last") if isinstance(args.get(a), int)]
+            maximum = self.limits.page_size_limit(coordinate)
             for argument, value in requested:
-                if self.check_page_sizes and value > self.limits.max_page_size:
+                if self.check_page_sizes and value > maximum:
                     raise QueryLimitError(
                         "Page size",
                         "pageSize",
                         value,
-                        self.limits.max_page_size,
+                        maximum,
                         nodes=node,
                         details={"argument": argument},
                     )
@@ -526,13 +535,14 @@ class _Estimator:
             field_def = self.field_def(parent, selection.name.value)
             if field_def is None:
                 continue
-            if parent is not None and f"{parent.name}.{selection.name.value}" in self.limits.whole_run_fields:
+            coordinate = f"{parent.name}.{selection.name.value}" if parent is not None else ""
+            if coordinate in self.limits.whole_run_fields:
                 total += self.limits.whole_run_nodes
             named = get_named_type(field_def.type)
             if not is_composite_type(named):
                 continue
             is_list = is_list_type(get_nullable_type(field_def.type))
-            size = self.size(field_def, selection)
+            size = self.size(field_def, selection, coordinate)
             child_mode: _Mode
             if size is not None:
                 # A sized field returning a wrapper object (a connection, a lineage

@@ -51,7 +51,8 @@ def add_parsers(sub: Any) -> None:
     ex.add_argument("--sign-key", type=Path, metavar="PEM", help="Ed25519 private key (PKCS#8 PEM)")
     ex.add_argument("--hmac-key-env", metavar="VAR", help="sign with HMAC-SHA256, the key in this variable")
     ex.add_argument("--resume", action="store_true", help="continue an interrupted export from its checkpoint")
-    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 5000 in-process, 500 HTTP)")
+    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 5000 in-process; over HTTP the "
+                    "largest Run.exportRecords page the default limits allow)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress")
     ex.add_argument("--checkpoint-every", type=float, default=1.0, help=argparse.SUPPRESS)
 
@@ -232,7 +233,14 @@ async def _export(args: argparse.Namespace) -> int:
         columns: list[str] = []
         signer = None
         if args.preset == "run":
-            from .runs import check_exportable, http_source, local_source, run_info_http, run_info_local
+            from .runs import (
+                check_exportable,
+                http_page_size,
+                http_source,
+                local_source,
+                run_info_http,
+                run_info_local,
+            )
             info = (await run_info_local(landscape, args.run) if landscape is not None
                     else await run_info_http(executor, args.run))
             check_exportable(info, args.allow_running)
@@ -256,7 +264,7 @@ async def _export(args: argparse.Namespace) -> int:
             else:
                 if args.with_payloads:
                     raise ExportError("--with-payloads reads the payload store: use --db", 2)
-                source = http_source(executor, info.run_id, args.page_size or 500)
+                source = http_source(executor, info.run_id, args.page_size or http_page_size())
             columns = csv_columns(info.epoch)
             identity: Any = header["run"]
         else:
@@ -287,16 +295,17 @@ async def _export(args: argparse.Namespace) -> int:
             if not writer.resumed or cursor is not None or writer.records == 0:
                 while True:
                     page = await source.page(cursor)
-                    records = page.records
+                    lines, objects = page.lines, page.objects
                     if signer is not None:
-                        records = [(signer.sign(orjson.loads(line) if r is None else r), None) for line, r in records]
-                    writer.write_page(records, page.end_cursor)
-                    progress.update(writer.records, len(records), page.total)
+                        lines = [signer.sign(o) for o in (objects or [orjson.loads(line) for line in lines])]
+                        objects = None
+                    writer.write_page(lines, objects, page.end_cursor)
+                    progress.update(writer.records, len(lines), page.total)
                     cursor = page.end_cursor
                     if not page.has_next_page:
                         break
             if signer is not None:
-                writer.write_page([(signer.manifest(header["run"]["completed_at"]), None)], cursor)
+                writer.write_page([signer.manifest(header["run"]["completed_at"])], None, cursor)
         except BaseException:
             writer.abort()
             progress.close()

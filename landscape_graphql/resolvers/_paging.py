@@ -8,18 +8,20 @@ from ..settings import Settings
 
 
 def page_request(settings: Settings, first: int | None, after: str | None,
-                 last: int | None, before: str | None) -> tuple[PageRequest, int]:
+                 last: int | None, before: str | None, coordinate: str = "") -> tuple[PageRequest, int]:
     """Validate first/last and return the request with the page size to fetch.
 
     The query-limits extension refuses oversized pages before execution; this is the same rule
-    where the value is finally used, so no path can skip it.
+    where the value is finally used, so no path can skip it. `coordinate` (`Type.field`) names
+    the connection, for the limits that differ by field.
     """
     limits = settings.limits
+    maximum = limits.page_size_limit(coordinate)
     for name, value in (("first", first), ("last", last)):
         if value is not None and value < 0:
             raise BadArgument(name, "must not be negative")
-        if value is not None and value > limits.max_page_size:
-            raise BadArgument(name, f"{value} exceeds the maximum page size of {limits.max_page_size}")
+        if value is not None and value > maximum:
+            raise BadArgument(name, f"{value} exceeds the maximum page size of {maximum}")
     if first is not None and last is not None:
         raise BadArgument("last", "cannot be combined with first")
     size = first if first is not None else last if last is not None else limits.default_page_size
