@@ -23,6 +23,10 @@ from . import CHUNK_RECORDS, FORMAT_ID
 from .manifest import ExportError, VerificationFailed, file_digest, hmac_key, manifest_bytes, sign
 from .writer import ExportWriter, manifest_path
 
+# In-process pages: small enough that a page's rows, objects and lines stay a few MB (peak
+# memory follows the page, 5000 records doubled it), large enough that statements are few.
+LOCAL_PAGE_SIZE = 1000
+
 
 def add_parsers(sub: Any) -> None:
     ex = sub.add_parser("export", help="export a run or one paged connection of a query, signed and resumable")
@@ -51,7 +55,7 @@ def add_parsers(sub: Any) -> None:
     ex.add_argument("--sign-key", type=Path, metavar="PEM", help="Ed25519 private key (PKCS#8 PEM)")
     ex.add_argument("--hmac-key-env", metavar="VAR", help="sign with HMAC-SHA256, the key in this variable")
     ex.add_argument("--resume", action="store_true", help="continue an interrupted export from its checkpoint")
-    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 5000 in-process; over HTTP the "
+    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 1000 in-process; over HTTP the "
                     "largest Run.exportRecords page the default limits allow)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress")
     ex.add_argument("--checkpoint-every", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -249,7 +253,7 @@ async def _export(args: argparse.Namespace) -> int:
             header["run"] = {"run_id": info.run_id, "status": info.status, "completed_at": info.completed_at}
             header["with_payloads"] = bool(args.with_payloads)
             if landscape is not None:
-                size = args.page_size or 5000
+                size = args.page_size or LOCAL_PAGE_SIZE
                 if args.format == ELSPETH:
                     from .elspeth import Signer, render_record
                     if info.epoch != 2:
@@ -291,10 +295,17 @@ async def _export(args: argparse.Namespace) -> int:
         progress = Progress(args.quiet)
         started = time.monotonic()
         cursor = writer.cursor
+        pending: asyncio.Future[Any] | None = None
         try:
             if not writer.resumed or cursor is not None or writer.records == 0:
+                task = pending = asyncio.ensure_future(source.page(cursor))
                 while True:
-                    page = await source.page(cursor)
+                    page = await task
+                    pending = None
+                    if page.has_next_page:
+                        # Asked for before this page is written: over HTTP the server reads the
+                        # next page while this process hashes and writes.
+                        task = pending = asyncio.ensure_future(source.page(page.end_cursor))
                     lines, objects = page.lines, page.objects
                     if signer is not None:
                         lines = [signer.sign(o) for o in (objects or [orjson.loads(line) for line in lines])]
@@ -307,6 +318,8 @@ async def _export(args: argparse.Namespace) -> int:
             if signer is not None:
                 writer.write_page([signer.manifest(header["run"]["completed_at"])], None, cursor)
         except BaseException:
+            if pending is not None:
+                pending.cancel()
             writer.abort()
             progress.close()
             raise

@@ -38,6 +38,7 @@ class ExportedPage:
 
 async def export_records(context: Context, run_id: str, first: int | None, after: str | None) -> ExportedPage:
     _, size = page_request(context.settings, first, after, None, None, "Run.exportRecords")
+    context.cacheable = False
     cursor = ExportCursor.decode(after) if after else None
     page = await export_page(context.db, run_id, cursor, size)
     types: list[str] = []
