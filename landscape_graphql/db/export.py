@@ -321,18 +321,3 @@ def json_value(value: Any) -> Any:
             return value.isoformat() + "+00:00"
         return value.astimezone(UTC).isoformat()
     return value
-
-
-def json_record(record_type: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The record as JSON values: record_type, then every stored column. An integral float is
-    written as the integer it equals (the same JSON number, and RFC 8785 prints it so)."""
-    out: dict[str, Any] = {"record_type": record_type}
-    for name, value in values.items():
-        kind = type(value)
-        if kind is datetime:
-            value = (value.isoformat() + "+00:00" if value.tzinfo is None
-                     else value.astimezone(UTC).isoformat())
-        elif kind is float and value.is_integer() and -_SAFE < value < _SAFE:
-            value = int(value)
-        out[name] = value
-    return out
