@@ -117,7 +117,7 @@ class _Estimator:
                 return budget
         return factor
 
-    def size(self, field_def: GraphQLField, node: FieldNode) -> int | None:
+    def size(self, field_def: GraphQLField, node: FieldNode, coordinate: str) -> int | None:
         """Items a sized field yields per parent; None when the field is not sized."""
         is_connection = "first" in field_def.args or "last" in field_def.args
         depth_arg = self.limits.traversal_depth_argument
@@ -139,7 +139,7 @@ class _Estimator:
             if self.check_page_sizes:
                 try:
                     given = dict(requested)
-                    check_page_size(given.get("first"), given.get("last"), self.limits)
+                    check_page_size(given.get("first"), given.get("last"), self.limits, coordinate)
                 except PageSizeError as refused:
                     # The same refusal, located in the document: before execution it is the answer.
                     raise QueryLimitError("Page size", "pageSize", refused.found, refused.maximum, nodes=node,
@@ -184,13 +184,14 @@ class _Estimator:
             field_def = self.field_def(parent, selection.name.value)
             if field_def is None:
                 continue
-            if parent is not None and f"{parent.name}.{selection.name.value}" in self.limits.whole_run_fields:
+            coordinate = f"{parent.name}.{selection.name.value}" if parent is not None else ""
+            if coordinate in self.limits.whole_run_fields:
                 total += self.limits.whole_run_nodes
             named = get_named_type(field_def.type)
             if not is_composite_type(named):
                 continue
             is_list = is_list_type(get_nullable_type(field_def.type))
-            size = self.size(field_def, selection)
+            size = self.size(field_def, selection, coordinate)
             child_mode: _Mode
             if size is not None:
                 # A sized field returning a wrapper object (a connection, a lineage

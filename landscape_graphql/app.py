@@ -308,7 +308,7 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             if tag is not None and versions is not None and "payload_by_ref" not in vars(ctx.loaders) \
                     and await versions.current() == version:
                 response.headers.update({"ETag": tag, **_CACHE_CONTROL})
-                if response_cache is not None and scope is not None:
+                if response_cache is not None and scope is not None and ctx.cacheable:
                     response_cache.put(tag, Entry(data_json, {
                         k: v for k, v in extensions["landscape"].items() if k not in cost}, scope))
         status, codes = classify_result(body["data"], body.get("errors"))

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from functools import partial
+from itertools import repeat
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -25,6 +28,9 @@ import rfc8785
 _FLAT = frozenset({str, int, bool, type(None)})
 _FLAT_OR_FLOAT = _FLAT | {float}
 _SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_dumps_sorted = partial(orjson.dumps, option=_SORTED_STRICT)
+_digest = methodcaller("digest")
+_sha256 = hashlib.sha256
 
 
 def _float_safe(value: float) -> bool:
@@ -44,6 +50,36 @@ def canonical(record: dict[str, Any]) -> bytes:
         except orjson.JSONEncodeError:
             pass
     return rfc8785.dumps(record)
+
+
+def canonical_columns(keys: Sequence[str], columns: Sequence[Sequence[Any]]
+                      ) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """`canonical()` of each record given column by column (`keys[i]`'s values in
+    `columns[i]`), with the records as objects.
+
+    The same bytes as `canonical()` record by record: when every key is ASCII and every
+    column holds only values `canonical()` would give orjson, all records go through orjson
+    at once (a loop in C, not Python); any other page takes `canonical()` record by record.
+    """
+    records = list(map(dict, map(zip, repeat(keys), zip(*columns, strict=True))))
+    if all(map(str.isascii, keys)) and all(map(_flat_column, columns)):
+        try:
+            return list(map(_dumps_sorted, records)), records
+        except orjson.JSONEncodeError:
+            pass  # an integer beyond 2^53: canonical() sends that record to rfc8785
+    return list(map(canonical, records)), records
+
+
+def _flat_column(column: Sequence[Any]) -> bool:
+    types = set(map(type, column))
+    if types <= _FLAT:
+        return True
+    return types <= _FLAT_OR_FLOAT and all(_float_safe(v) for v in column if type(v) is float)
+
+
+def leaf_hashes(records: Iterable[bytes]) -> list[bytes]:
+    """`leaf_hash` of each record."""
+    return list(map(_digest, map(_sha256, map(b"\x00".__add__, records))))
 
 
 def leaf_hash(record: bytes) -> bytes:
@@ -67,10 +103,10 @@ def root_of(hashes: Sequence[bytes]) -> bytes:
     """
     if not hashes:
         return hashlib.sha256(b"").digest()
-    sha = hashlib.sha256
     level = list(hashes)
     while len(level) > 1:
-        paired = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        pairs = map(bytes.__add__, level[::2], level[1::2])  # map stops at the shorter
+        paired = list(map(_digest, map(_sha256, map(b"\x01".__add__, pairs))))
         if len(level) % 2:
             paired.append(level[-1])
         level = paired

@@ -33,6 +33,10 @@ class Context:
     # Runs the caller may see; None means all (see auth).
     allowed_runs: frozenset[str] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # False once a resolver answered something the response cache must not keep: a bulk
+    # export page (MBs a script reads once, which would only push out the answers the cache
+    # is for and, long-lived among the request's transient MBs, fragment the heap).
+    cacheable: bool = True
 
     @classmethod
     def create(cls, landscape: Landscape, settings: Settings, **kwargs: Any) -> Context:

@@ -81,6 +81,10 @@ class QueryLimits:
     # state of the run), each counted as this many nodes per object that asks.
     whole_run_fields: frozenset[str] = frozenset({"Run.dag"})
     whole_run_nodes: int = 10_000
+    # Connections for bulk export, whose page is one string of records rather than objects to
+    # resolve: larger pages, so a script's round trips stay few (`landscape-graphql export`).
+    bulk_page_fields: frozenset[str] = frozenset({"Run.exportRecords"})
+    max_bulk_page_size: int = 5_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -89,6 +93,10 @@ class QueryLimits:
                 raise ValueError(f"QueryLimits.{name} must be at least 1, got {value}")
         if self.default_page_size > self.max_page_size:
             raise ValueError("QueryLimits.default_page_size must not exceed max_page_size")
+
+    def page_size_limit(self, coordinate: str) -> int:
+        """The largest page the field `Type.field` may ask for."""
+        return self.max_bulk_page_size if coordinate in self.bulk_page_fields else self.max_page_size
 
 
 DEFAULT_QUERY_LIMITS = QueryLimits()
@@ -141,12 +149,15 @@ class PageSizeError(ClientFacingError):
         self.found, self.maximum, self.argument = found, maximum, argument
 
 
-def check_page_size(first: int | None, last: int | None, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> None:
+def check_page_size(first: int | None, last: int | None, limits: QueryLimits = DEFAULT_QUERY_LIMITS,
+                    coordinate: str = "") -> None:
     """The page-size rule, for every path: the estimate before execution, each connection's
-    resolver (where a value is finally used, so no path can skip it), and the export."""
+    resolver (where a value is finally used, so no path can skip it), and the export.
+    `coordinate` (`Type.field`) names the connection, for the limits that differ by field."""
+    maximum = limits.page_size_limit(coordinate)
     for argument, value in (("first", first), ("last", last)):
-        if value is not None and value > limits.max_page_size:
-            raise PageSizeError(value, limits.max_page_size, argument)
+        if value is not None and value > maximum:
+            raise PageSizeError(value, maximum, argument)
 
 
 def request_body_refusal(found: int, maximum: int, lower_bound: bool) -> dict[str, Any]:

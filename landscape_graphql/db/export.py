@@ -130,13 +130,6 @@ class ExportCursor:
         return cls(data[1], tuple(data[2:]))
 
 
-@dataclass(frozen=True, slots=True)
-class ExportPage:
-    records: list[tuple[str, dict[str, Any]]]  # (record type, column values as stored)
-    end_cursor: ExportCursor | None
-    has_next_page: bool
-
-
 def _order_key(table: Table, dialect: str) -> list[ColumnElement[Any]]:
     if dialect == "sqlite":
         return [literal_column(f'"{table.name}".rowid')]
@@ -164,6 +157,7 @@ class _Layout:
     times: list[int]  # positions of timestamp columns (SQLite returns their text)
     flags: list[int]  # positions of boolean columns (SQLite returns 0/1)
     floats: list[int]  # positions of float columns
+    keys: tuple[str, ...]  # record_type, then the names
 
 
 _LAYOUTS: dict[tuple[int, str], _Layout] = {}
@@ -178,10 +172,12 @@ def _layout(rtype: RecordType, dialect: str) -> _Layout:
 
 def _new_layout(rtype: RecordType, dialect: str) -> _Layout:
     columns = list(rtype.table.c)
-    return _Layout(len(_order_key(rtype.table, dialect)), [str(c.name) for c in columns],
+    names = [str(c.name) for c in columns]
+    return _Layout(len(_order_key(rtype.table, dialect)), names,
                    [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)],
                    [i for i, c in enumerate(columns) if isinstance(c.type, Boolean)],
-                   [i for i, c in enumerate(columns) if isinstance(c.type, Float)])
+                   [i for i, c in enumerate(columns) if isinstance(c.type, Float)],
+                   ("record_type", *names))
 
 
 def _values(layout: _Layout, row: Sequence[Any]) -> dict[str, Any]:
@@ -212,40 +208,87 @@ def _iso_utc(value: Any) -> Any:
     return value
 
 
-def _json_values(record_type: str, layout: _Layout, row: Sequence[Any]) -> dict[str, Any]:
-    values = list(row[layout.width:])
-    for i in layout.times:
-        if values[i] is not None:
-            values[i] = _iso_utc(values[i])
-    for i in layout.flags:
-        if values[i] is not None:
-            values[i] = bool(values[i])
-    for i in layout.floats:
-        v = values[i]
-        # An integral float is the same JSON number as the integer, which RFC 8785 prints.
-        if v is not None and v.is_integer() and -_SAFE < v < _SAFE:
-            values[i] = int(v)
-    out = {"record_type": record_type}
-    out.update(zip(layout.names, values, strict=True))
-    return out
+def _iso_column(column: Sequence[Any]) -> list[Any]:
+    # `_iso_utc` of each value, SQLite's usual text form done inline: a run has millions (in
+    # SQLite itself, substr and concatenation cost more than this).
+    return [(v[:10] + "T" + v[11:19] + ("+00:00" if v.endswith(".000000") else v[19:] + "+00:00"))
+            if type(v) is str and len(v) == 26 and v[10] == " " and v[19] == "."
+            else (None if v is None else _iso_utc(v)) for v in column]
 
 
-async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: int,
-                      as_json: bool = False) -> ExportPage:
-    """The next `size` records of the run after `after`; `db` is a DbSession. With `as_json`
-    each record is already its JSON form (`json_record`), else the column values as read."""
+def _integral(column: Sequence[Any]) -> list[Any]:
+    # An integral float is the same JSON number as the integer, which RFC 8785 prints.
+    return [int(v) if type(v) is float and v.is_integer() and -_SAFE < v < _SAFE else v for v in column]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSegment:
+    """The rows one record type gives a page, as read (order-key columns first)."""
+
+    record_type: str
+    layout: _Layout
+    rows: Sequence[Sequence[Any]]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The record's keys: record_type, then every stored column."""
+        return self.layout.keys
+
+    def stored(self) -> list[dict[str, Any]]:
+        """Each record's column values as stored."""
+        return [_values(self.layout, row) for row in self.rows]
+
+    def json_columns(self) -> list[Sequence[Any]]:
+        """The records as JSON values, column by column in `keys` order: times ISO 8601 UTC
+        (SQLite's naive times are UTC), flags booleans, integral floats integers.
+
+        Column by column, so the per-record work is C's (transposing, building dicts) and
+        Python touches only the columns that need converting."""
+        layout, n = self.layout, len(self.rows)
+        if not n:
+            return [[] for _ in layout.keys]
+        columns: list[Sequence[Any]] = []
+        columns += zip(*self.rows, strict=True)
+        del columns[:layout.width]
+        for i in layout.times:
+            columns[i] = _iso_column(columns[i])
+        for i in layout.flags:
+            columns[i] = [None if v is None else bool(v) for v in columns[i]]
+        for i in layout.floats:
+            columns[i] = _integral(columns[i])
+        return [[self.record_type] * n, *columns]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    segments: list[ExportSegment]
+    end_cursor: ExportCursor | None
+    has_next_page: bool
+
+    def __len__(self) -> int:
+        return sum(len(s.rows) for s in self.segments)
+
+    @property
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        """(record type, column values as stored) of each record."""
+        return [(s.record_type, values) for s in self.segments for values in s.stored()]
+
+
+async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: int) -> ExportPage:
+    """The next `size` records of the run after `after`; `db` is a DbSession."""
     from ._statements import prepared
     tables: LandscapeTables = db.tables
     types = record_types(tables)
     index, key = (0, None) if after is None else (after.type_index, after.key)
     if not 0 <= index < len(types):
         raise BadArgument("after", "is not a cursor of this connection")
-    records: list[tuple[str, dict[str, Any]]] = []
+    segments: list[ExportSegment] = []
+    count = 0
     last: ExportCursor | None = after
     while index < len(types):
         rtype = types[index]
         layout = _layout(rtype, db.dialect)
-        want = size - len(records)
+        want = size - count
         params: dict[str, Any] = {"run_id": run_id, "limit": want + 1}
         if key is not None:
             if len(key) != layout.width:
@@ -260,13 +303,15 @@ async def export_page(db: Any, run_id: str, after: ExportCursor | None, size: in
         statement = prepared(db, ("export", rtype.name, continued), build, names)
         # One row more than the page needs tells whether another page follows.
         rows: Sequence[Any] = await db.fetch(statement, params)
-        for row in rows[:want]:
-            records.append((rtype.name, _json_values(rtype.name, layout, row) if as_json else _values(layout, row)))
-            last = ExportCursor(index, tuple(row[:layout.width]))
+        taken = rows[:want]
+        if taken:
+            segments.append(ExportSegment(rtype.name, layout, taken))
+            count += len(taken)
+            last = ExportCursor(index, tuple(taken[-1][:layout.width]))
         if len(rows) > want:
-            return ExportPage(records, last, True)
+            return ExportPage(segments, last, True)
         index, key = index + 1, None
-    return ExportPage(records, last, False)
+    return ExportPage(segments, last, False)
 
 
 def json_value(value: Any) -> Any:
@@ -276,18 +321,3 @@ def json_value(value: Any) -> Any:
             return value.isoformat() + "+00:00"
         return value.astimezone(UTC).isoformat()
     return value
-
-
-def json_record(record_type: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The record as JSON values: record_type, then every stored column. An integral float is
-    written as the integer it equals (the same JSON number, and RFC 8785 prints it so)."""
-    out: dict[str, Any] = {"record_type": record_type}
-    for name, value in values.items():
-        kind = type(value)
-        if kind is datetime:
-            value = (value.isoformat() + "+00:00" if value.tzinfo is None
-                     else value.astimezone(UTC).isoformat())
-        elif kind is float and value.is_integer() and -_SAFE < value < _SAFE:
-            value = int(value)
-        out[name] = value
-    return out

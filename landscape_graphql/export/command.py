@@ -23,6 +23,10 @@ from . import CHUNK_RECORDS, FORMAT_ID
 from .manifest import ExportError, VerificationFailed, file_digest, hmac_key, manifest_bytes, sign
 from .writer import ExportWriter, manifest_path
 
+# In-process pages: small enough that a page's rows, objects and lines stay a few MB (peak
+# memory follows the page, 5000 records doubled it), large enough that statements are few.
+LOCAL_PAGE_SIZE = 1000
+
 
 def add_parsers(sub: Any) -> None:
     ex = sub.add_parser("export", help="export a run or one paged connection of a query, signed and resumable")
@@ -51,7 +55,8 @@ def add_parsers(sub: Any) -> None:
     ex.add_argument("--sign-key", type=Path, metavar="PEM", help="Ed25519 private key (PKCS#8 PEM)")
     ex.add_argument("--hmac-key-env", metavar="VAR", help="sign with HMAC-SHA256, the key in this variable")
     ex.add_argument("--resume", action="store_true", help="continue an interrupted export from its checkpoint")
-    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 5000 in-process, 500 HTTP)")
+    ex.add_argument("--page-size", type=int, default=0, help="records per page (default 1000 in-process; over HTTP the "
+                    "largest Run.exportRecords page the default limits allow)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no progress")
     ex.add_argument("--checkpoint-every", type=float, default=1.0, help=argparse.SUPPRESS)
 
@@ -232,8 +237,14 @@ async def _export(args: argparse.Namespace) -> int:
         columns: list[str] = []
         signer = None
         if args.preset == "run":
-            from ..limits import DEFAULT_QUERY_LIMITS
-            from .runs import check_exportable, http_source, local_source, run_info_http, run_info_local
+            from .runs import (
+                check_exportable,
+                http_page_size,
+                http_source,
+                local_source,
+                run_info_http,
+                run_info_local,
+            )
             info = (await run_info_local(landscape, args.run) if landscape is not None
                     else await run_info_http(executor, args.run))
             check_exportable(info, args.allow_running)
@@ -242,7 +253,7 @@ async def _export(args: argparse.Namespace) -> int:
             header["run"] = {"run_id": info.run_id, "status": info.status, "completed_at": info.completed_at}
             header["with_payloads"] = bool(args.with_payloads)
             if landscape is not None:
-                size = args.page_size or 5000
+                size = args.page_size or LOCAL_PAGE_SIZE
                 if args.format == ELSPETH:
                     from .elspeth import Signer, render_record
                     if info.epoch != 2:
@@ -257,7 +268,7 @@ async def _export(args: argparse.Namespace) -> int:
             else:
                 if args.with_payloads:
                     raise ExportError("--with-payloads reads the payload store: use --db", 2)
-                source = http_source(executor, info.run_id, args.page_size or DEFAULT_QUERY_LIMITS.max_page_size)
+                source = http_source(executor, info.run_id, args.page_size or http_page_size())
             columns = csv_columns(info.epoch)
             identity: Any = header["run"]
         else:
@@ -284,21 +295,31 @@ async def _export(args: argparse.Namespace) -> int:
         progress = Progress(args.quiet)
         started = time.monotonic()
         cursor = writer.cursor
+        pending: asyncio.Future[Any] | None = None
         try:
             if not writer.resumed or cursor is not None or writer.records == 0:
+                task = pending = asyncio.ensure_future(source.page(cursor))
                 while True:
-                    page = await source.page(cursor)
-                    records = page.records
+                    page = await task
+                    pending = None
+                    if page.has_next_page:
+                        # Asked for before this page is written: over HTTP the server reads the
+                        # next page while this process hashes and writes.
+                        task = pending = asyncio.ensure_future(source.page(page.end_cursor))
+                    lines, objects = page.lines, page.objects
                     if signer is not None:
-                        records = [(signer.sign(orjson.loads(line) if r is None else r), None) for line, r in records]
-                    writer.write_page(records, page.end_cursor)
-                    progress.update(writer.records, len(records), page.total)
+                        lines = [signer.sign(o) for o in (objects or [orjson.loads(line) for line in lines])]
+                        objects = None
+                    writer.write_page(lines, objects, page.end_cursor)
+                    progress.update(writer.records, len(lines), page.total)
                     cursor = page.end_cursor
                     if not page.has_next_page:
                         break
             if signer is not None:
-                writer.write_page([(signer.manifest(header["run"]["completed_at"]), None)], cursor)
+                writer.write_page([signer.manifest(header["run"]["completed_at"])], None, cursor)
         except BaseException:
+            if pending is not None:
+                pending.cancel()
             writer.abort()
             progress.close()
             raise

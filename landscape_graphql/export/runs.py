@@ -22,7 +22,7 @@ TERMINAL = frozenset({"completed", "completed_with_failures", "failed", "empty",
 RUN_INFO_QUERY = """query ($r: String!) { landscape { epoch backend }
   run(runId: $r) { runId status completedAt } }"""
 RUN_EXPORT_QUERY = """query ($r: String!, $first: Int, $after: String) { run(runId: $r) {
-  exportRecords(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { canonical } } } }"""
+  exportRecords(first: $first, after: $after) { pageInfo { hasNextPage endCursor } jsonl } } }"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,18 @@ async def run_info_http(execute: Executor, run_id: str) -> RunInfo:
                    data["landscape"]["backend"])
 
 
+def http_page_size() -> int:
+    """The largest page a server with the default limits serves on `Run.exportRecords`."""
+    return DEFAULT_QUERY_LIMITS.page_size_limit("Run.exportRecords")
+
+
 def local_source(landscape: Any, run_id: str, page_size: int, with_payloads: Any = None) -> Source:
     return RunTableSource(landscape, run_id, page_size, with_payloads)
 
 
 def http_source(execute: Executor, run_id: str, page_size: int) -> Source:
     spec = ConnectionSpec(["run", "exportRecords"], False)
-    return QuerySource(execute, RUN_EXPORT_QUERY, {"r": run_id, "first": min(page_size, DEFAULT_QUERY_LIMITS.max_page_size)}, spec,
-                       line_field="canonical")
+    return QuerySource(execute, RUN_EXPORT_QUERY, {"r": run_id, "first": page_size}, spec, lines_field="jsonl")
 
 
 def csv_columns(epoch: int) -> list[str]:

@@ -1,7 +1,7 @@
 """The paginator: one loop over pages, whatever the transport and whatever is exported.
 
-A `Source` answers one page at a time: the records (each its canonical line, and the object
-when it is at hand), the cursor of the next page, whether there is one. Three sources:
+A `Source` answers one page at a time: the records (each its canonical line, and the objects
+when they are at hand), the cursor of the next page, whether there is one. Three sources:
 
 - `RunTableSource`: a run's records read in-process, table by table (`db/export.py`), through
   the same read-only engine and request session the server uses (no HTTP, no GraphQL layer:
@@ -34,16 +34,15 @@ from graphql import (
     parse,
 )
 
-from ..canonical import canonical
-from ..db.export import ExportCursor, export_page, json_record
+from ..canonical import canonical, canonical_columns
+from ..db.export import ExportCursor, export_page
 from .manifest import ExportError
-
-Records = list[tuple[bytes, dict[str, Any] | None]]
 
 
 @dataclass
 class Page:
-    records: Records
+    lines: list[bytes]  # each record's canonical JSON
+    objects: list[dict[str, Any]] | None  # the same records as objects, when at hand
     end_cursor: str | None
     has_next_page: bool
     total: int | None = None
@@ -59,30 +58,36 @@ class Source:
 class RunTableSource(Source):
     def __init__(self, landscape: Any, run_id: str, page_size: int,
                  decorate: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
-                 render: Callable[[str, dict[str, Any]], dict[str, Any] | None] = json_record) -> None:
+                 render: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None) -> None:
         self.landscape = landscape
         self.run_id = run_id
         self.page_size = page_size
         self.decorate = decorate
-        # How a stored row becomes a record (None: the format has no such record type).
+        # How a stored row becomes a record (None: the format has no such record type); without
+        # one, the record is the row as JSON (`ExportSegment.json_columns`).
         self.render = render
 
     async def page(self, after: str | None) -> Page:
         from ..db.session import DbSession
         db = DbSession(self.landscape)
         cursor = ExportCursor.decode(after) if after else None
-        as_json = self.render is json_record
-        got = await export_page(db, self.run_id, cursor, self.page_size, as_json=as_json)
-        if as_json:
-            objects = [values for _, values in got.records]
-        else:
-            rendered = (self.render(t, values) for t, values in got.records)
-            objects = [o for o in rendered if o is not None]
+        got = await export_page(db, self.run_id, cursor, self.page_size)
+        lines: list[bytes] = []
+        objects: list[dict[str, Any]] = []
+        for segment in got.segments:
+            if self.render is None:
+                segment_lines, segment_objects = canonical_columns(segment.keys, segment.json_columns())
+                lines += segment_lines
+                objects += segment_objects
+            else:
+                rendered = (self.render(segment.record_type, values) for values in segment.stored())
+                objects += [o for o in rendered if o is not None]
         if self.decorate is not None:
             await self.decorate(objects)
-        records: Records = [(canonical(o), o) for o in objects]
+        if self.decorate is not None or self.render is not None:
+            lines = list(map(canonical, objects))
         end = got.end_cursor.encode() if got.end_cursor is not None else after
-        return Page(records, end, got.has_next_page)
+        return Page(lines, objects, end, got.has_next_page)
 
 
 # ----------------------------------------------------------------------------- queries
@@ -250,13 +255,14 @@ def find_connection(query: str, path: str | None) -> ConnectionSpec:
 
 class QuerySource(Source):
     def __init__(self, execute: Executor, query: str, variables: dict[str, Any], spec: ConnectionSpec,
-                 line_field: str | None = None) -> None:
+                 lines_field: str | None = None) -> None:
         self.execute = execute
         self.query = query
         self.variables = variables
         self.spec = spec
-        # A node field holding the record's canonical JSON already (Run.exportRecords).
-        self.line_field = line_field
+        # A connection field holding the page's records as canonical JSON lines already
+        # (Run.exportRecords.jsonl), so no node is resolved, sent or parsed one by one.
+        self.lines_field = lines_field
 
     async def page(self, after: str | None) -> Page:
         answer = await self.execute(self.query, {**self.variables, "after": after})
@@ -273,15 +279,15 @@ class QuerySource(Source):
             value = value.get(key)
         if value is None:
             raise ExportError(f"data.{'.'.join(self.spec.path)} is null: the object it belongs to does not exist")
-        nodes = [e["node"] for e in value.get("edges") or []] if self.spec.via_edges else value.get("nodes") or []
         info = value["pageInfo"]
-        records: Records
-        if self.line_field is not None:
-            records = [(n[self.line_field].encode(), None) for n in nodes]
-        else:
-            records = [(canonical(n), n) for n in nodes]
         has_next = bool(info["hasNextPage"])
         end = info.get("endCursor") or after
         if has_next and end == after:
             raise ExportError("the server said another page follows but gave no new cursor")
-        return Page(records, end, has_next, value.get("totalCount"))
+        if self.lines_field is not None:
+            text = value[self.lines_field]
+            # JSON escapes every newline inside a string: the page splits into records on "\n".
+            lines = text.encode().split(b"\n")[:-1] if text else []
+            return Page(lines, None, end, has_next, value.get("totalCount"))
+        nodes = [e["node"] for e in value.get("edges") or []] if self.spec.via_edges else value.get("nodes") or []
+        return Page(list(map(canonical, nodes)), nodes, end, has_next, value.get("totalCount"))

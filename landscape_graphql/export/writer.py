@@ -12,7 +12,6 @@ mid-way (its compressor state is not saved), so a .gz export starts over instead
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from ..canonical import Frontier, frontier_of, root_of
+from ..canonical import Frontier, frontier_of, leaf_hashes, root_of
 from . import CHUNK_RECORDS
 from .formats import RecordFormat
 from .manifest import ExportError
@@ -137,38 +136,45 @@ class ExportWriter:
         self.blocks, self.leaves, self.prefix = [], [], None
         self.chunk_offset = self.bytes
 
-    def write_page(self, records: list[tuple[bytes, dict[str, Any] | None]], next_cursor: str | None) -> None:
-        fmt = self.fmt
-        plain = type(fmt) is RecordFormat  # jsonl: the line itself
-        sha = hashlib.sha256
-        out: list[bytes] = []
-        room = CHUNK_RECORDS - self._open_count()
-        for line, record in records:
-            data = line + b"\n" if plain else fmt.encode(self.records, line, record)
-            out.append(data)
-            leaf = sha(b"\x00" + line).digest()
-            if self.prefix is not None:
-                self.prefix.add(leaf)
-            else:
-                leaves = self.leaves
-                leaves.append(leaf)
-                if len(leaves) == BLOCK:
-                    self.blocks.append(root_of(leaves))
-                    self.leaves = []
-            self.records += 1
-            room -= 1
-            if room == 0:
-                self._emit(b"".join(out))
-                out = []
+    def write_page(self, lines: list[bytes], objects: list[dict[str, Any]] | None,
+                   next_cursor: str | None) -> None:
+        """Write a page's records (their canonical lines, and the objects when at hand) and
+        add them to the tree; a chunk that fills is closed where it fills."""
+        start = 0
+        while start < len(lines):
+            end = min(len(lines), start + CHUNK_RECORDS - self._open_count())
+            self._write_run(lines[start:end], objects[start:end] if objects is not None else None)
+            start = end
+            if self._open_count() == CHUNK_RECORDS:
                 self._close_chunk()
-                room = CHUNK_RECORDS
-        self._emit(b"".join(out))
         self.cursor = next_cursor
         self._stream.flush()
         now = time.monotonic()
         if self.out is not None and not self.gzip and now - self._last_checkpoint >= self.checkpoint_every_s:
             self._last_checkpoint = now
             self._write_checkpoint()
+
+    def _write_run(self, lines: list[bytes], objects: list[dict[str, Any]] | None) -> None:
+        """Records that all fall in the open chunk."""
+        fmt = self.fmt
+        if type(fmt) is RecordFormat:  # jsonl: the lines themselves
+            self._emit(b"\n".join(lines) + b"\n")
+        else:
+            first = self.records
+            self._emit(b"".join([fmt.encode(first + i, line, objects[i] if objects is not None else None)
+                                 for i, line in enumerate(lines)]))
+        hashes = leaf_hashes(lines)
+        self.records += len(lines)
+        if self.prefix is not None:
+            for leaf in hashes:
+                self.prefix.add(leaf)
+            return
+        leaves = self.leaves
+        leaves += hashes
+        if len(leaves) >= BLOCK:
+            whole = len(leaves) - len(leaves) % BLOCK
+            self.blocks += [root_of(leaves[i:i + BLOCK]) for i in range(0, whole, BLOCK)]
+            self.leaves = leaves[whole:]
 
     def _write_checkpoint(self) -> None:
         assert self.out is not None

@@ -35,6 +35,13 @@ class ExportRecordConnection:
     def nodes(self) -> list[ExportedRecord]:
         return self.page.records
 
+    @strawberry.field(description="The page's records as JSON lines: each record's `canonical` form and a "
+                                  "newline, in order. One string for the page, so a large page costs no "
+                                  "object per record to resolve, send or parse (what `landscape-graphql "
+                                  "export --url` reads).")
+    def jsonl(self) -> str:
+        return self.page.jsonl()
+
     @strawberry.field
     def page_info(self) -> PageInfo:
         return PageInfo(has_next_page=self.page.has_next_page, has_previous_page=self.page.start_cursor is not None,
