@@ -11,13 +11,16 @@ refused, an unknown operation name — it must decline, leaving the request to S
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from strawberry.types import ExecutionResult
 
 from landscape_graphql._direct import DirectPath
+from landscape_graphql.app import AppConfig, create_app
 from landscape_graphql.context import Context
 from landscape_graphql.db.engine import Landscape
 from landscape_graphql.error_masking import LOGGER_NAME, format_errors
@@ -25,6 +28,7 @@ from landscape_graphql.limits import QueryLimits
 from landscape_graphql.schema import build_schema
 from landscape_graphql.settings import Settings
 from tests.conftest import truth
+from tests.live_server import serve
 from tests.test_cost import NESTED
 from tests.test_demo_landscape import EVERYTHING
 from tests.test_execution_differential import SAME_TEXT, _walks_sorted
@@ -154,3 +158,42 @@ async def test_an_internal_error_is_masked_and_logged(landscapes: dict[tuple[int
     assert "INTERNAL" in _codes(body)
     assert b"TypeError" not in body and b"int" not in body
     assert sum("Internal error" in r.getMessage() for r in caplog.records) >= 2
+
+
+def _timeless(response: httpx.Response) -> bytes:
+    body = response.json()
+    landscape = body.get("extensions", {}).get("landscape", {})
+    for key in ("milliseconds", "dbMilliseconds"):
+        landscape.pop(key, None)
+    for error in body.get("errors", []):
+        if "errorId" in error.get("extensions", {}):
+            error["extensions"]["errorId"] = "-"
+    return orjson.dumps(body)
+
+
+def test_the_server_takes_it_and_answers_the_same(fixture_copies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[bool] = []
+    execute = DirectPath.execute
+
+    async def counted(self: DirectPath, *args: Any) -> ExecutionResult | None:
+        result = await execute(self, *args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(DirectPath, "execute", counted)
+    db = str(fixture_copies / "epoch29" / "fork-coalesce.db")
+    run = truth(*KEY)["runs"][0]
+    token = next(iter(run["cases"].values()))["token_id"]
+    requests = [{"query": EXPLAIN, "variables": {"runId": run["run_id"], "tokenId": token}},
+                {"query": WALK, "variables": {"t": token, "d": 1}},
+                {"query": WALK, "variables": {"t": 5, "d": 1}},
+                {"query": '{ runs(first: -1) { totalCount } }'}]
+    answers: dict[bool, list[tuple[bytes, str | None]]] = {}
+    for direct in (False, True):
+        app = create_app(AppConfig(database=db, settings=Settings(direct_path=direct), response_cache_bytes=0))
+        with serve(app) as url, httpx.Client() as client:
+            answers[direct] = [(_timeless(r), r.headers.get("etag"))
+                               for r in (client.post(f"{url}/graphql", json=body) for body in requests * 2)]
+    assert answers[True] == answers[False]
+    # The first request of each text validates it through Strawberry; later ones run directly.
+    assert taken == [False, False, True, False, True, True, True, True]
