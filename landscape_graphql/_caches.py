@@ -9,6 +9,7 @@ documents of texts up to `MAX_CACHED_CHARS` are cached at all.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from typing import Any, Generic, TypeVar
@@ -89,6 +90,18 @@ class ByteLRU(Generic[V]):
 
 
 _VALIDATIONS: ByteLRU[tuple[DocumentNode, list[GraphQLError]]] = ByteLRU(VALIDATION_CACHE_BYTES)
+# The rules each schema's requests are validated with (its extensions add them per request,
+# always the same ones), so that `known_valid` asks the cache what the extensions would.
+_RULES: weakref.WeakKeyDictionary[GraphQLSchema, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+
+
+def known_valid(document: DocumentNode, schema: GraphQLSchema) -> bool:
+    """Whether `document` is in the validation cache, without errors, for `schema`'s rules."""
+    rules = _RULES.get(schema)
+    if rules is None:
+        return False
+    hit = _VALIDATIONS.get((id(document), id(schema), rules))
+    return hit is not None and hit[0] is document and not hit[1]
 
 
 class BoundedValidationCache(SchemaExtension):
@@ -108,6 +121,7 @@ class BoundedValidationCache(SchemaExtension):
         rules: Any = tuple(context.validation_rules)
         weight = node_weight(document)
         key = (id(document), id(schema), rules)
+        _RULES[schema] = rules
         hit = _VALIDATIONS.get(key) if weight is not None else None
         if hit is not None and hit[0] is document:
             errors = hit[1]

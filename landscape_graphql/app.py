@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from ._direct import DirectPath
 from ._logging import request_id_var
 from ._off_loop_parse import parse_off_loop
 from ._readiness import check_ready
@@ -104,6 +105,7 @@ def _request_error(status: int, message: str, code: str) -> Response:
 def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlette:
     """Build the app; the Landscape is opened at start-up unless one is given (tests)."""
     schema = build_schema(config.settings)
+    direct = DirectPath.for_schema(schema) if config.settings.direct_path else None
     group = config.group
     metrics = Metrics(shared=group)
     state = _State()
@@ -277,8 +279,11 @@ def create_app(config: AppConfig, landscape: Landscape | None = None) -> Starlet
             ctx.extras["parsed"] = (query, parsed)
         try:
             async with ctx.held_connections():
-                result = await schema.execute(query, variable_values=variables, context_value=ctx,
-                                              operation_name=operation_name)
+                # A document seen before skips Strawberry's per-request hooks (_direct.py).
+                result = None if direct is None else await direct.execute(query, variables, ctx, operation_name)
+                if result is None:
+                    result = await schema.execute(query, variable_values=variables, context_value=ctx,
+                                                  operation_name=operation_name)
         except CannotGetOperationTypeError:
             # Strawberry raises (instead of returning an error) for an operationName the
             # document does not define, e.g. GraphiQL sending a previous tab's name.

@@ -198,6 +198,11 @@ def _cached_parse(query: str, max_tokens: int) -> DocumentNode:
     return document
 
 
+def cached_document(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode | None:
+    """The document `parse_with_limits` parsed from `query` earlier and still caches, if any."""
+    return _parsed.get((query, limits.max_tokens))
+
+
 def parse_with_limits(query: str, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> DocumentNode:
     """Parse ``query``; raise :class:`QueryLimitError` past the token limit."""
     try:

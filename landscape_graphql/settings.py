@@ -20,6 +20,10 @@ class Settings:
     # Breadth-first, plan-driven value completion (landscape_graphql/execution); False keeps
     # graphql-core's own, which gives the same responses more slowly.
     fast_execution: bool = True
+    # A document already parsed and validated runs without Strawberry's per-request hooks
+    # (landscape_graphql/_direct.py); False sends every request through `schema.execute`,
+    # which gives the same responses (tests/test_direct_path.py).
+    direct_path: bool = True
 
     @property
     def traversal_token_budget(self) -> int:
