@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -73,40 +74,61 @@ class _Completion:
             if wake is not None and not wake.done():
                 wake.set_result(None)
 
+        def busy() -> bool:
+            """Whether a finished future is still to be resumed from (see _gate.py)."""
+            if woken:
+                return True
+            for future, _jobs in parked.values():
+                if future.done():
+                    return True
+                # A gather (load_many) is done only once its children's callbacks have run.
+                children = getattr(future, "_children", None)
+                if children and all(child.done() for child in children):
+                    return True
+            return False
+
+        # Loads started by the resolvers this task drives wait for the gate (_gate.py).
+        gate = self.ex.batch_gate
+        gated = getattr(self.loaders, "gated", None)
+        gate.busy.append(busy)
         try:
-            while True:
-                while self.ready:
-                    self.open_groups.clear()
-                    batch, self.ready = self.ready, []
-                    for job in batch:
+            with gated(gate) if gated is not None else contextlib.nullcontext():
+                try:
+                    while True:
+                        while self.ready:
+                            self.open_groups.clear()
+                            batch, self.ready = self.ready, []
+                            for job in batch:
+                                if self.root_error is not None:
+                                    self.cancel(job)
+                                else:
+                                    self.start(job, parked, on_done)
                         if self.root_error is not None:
-                            self.cancel(job)
-                        else:
-                            self.start(job, parked, on_done)
-                if self.root_error is not None:
+                            for _, jobs in parked.values():
+                                for _job, coro in jobs:
+                                    self.cancel_coroutine(coro)
+                            parked.clear()
+                            raise self.root_error
+                        if not parked:
+                            return holder[0]
+                        if not woken:
+                            wake = loop.create_future()
+                            await wake
+                            wake = None
+                        done, woken[:] = list(woken), []
+                        for future in done:
+                            entry = parked.pop(id(future), None)
+                            if entry is None:
+                                continue
+                            for job, coro in entry[1]:
+                                self.resume(job, coro, future, parked, on_done)
+                except BaseException:
                     for _, jobs in parked.values():
                         for _job, coro in jobs:
                             self.cancel_coroutine(coro)
-                    parked.clear()
-                    raise self.root_error
-                if not parked:
-                    return holder[0]
-                if not woken:
-                    wake = loop.create_future()
-                    await wake
-                    wake = None
-                done, woken[:] = list(woken), []
-                for future in done:
-                    entry = parked.pop(id(future), None)
-                    if entry is None:
-                        continue
-                    for job, coro in entry[1]:
-                        self.resume(job, coro, future, parked, on_done)
-        except BaseException:
-            for _, jobs in parked.values():
-                for _job, coro in jobs:
-                    self.cancel_coroutine(coro)
-            raise
+                    raise
+        finally:
+            gate.busy.remove(busy)
 
     # -- driving coroutines -------------------------------------------------------------------
 

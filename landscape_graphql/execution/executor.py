@@ -12,7 +12,8 @@ and replaces value completion (`complete_value`) below each root field:
 * resolvers are called as Strawberry would (directly when its wrapper would add nothing), and
   the coroutines they return are all driven by one task per root field, which resumes each one
   when the future it waits on is done; completing their results may start more, so a whole
-  level of the response is resolved together, which is also how DataLoader batches them;
+  level of the response is resolved together, which is also how DataLoader batches them (a
+  batch waits until the drivers have resumed what finished, see `_gate.py`);
 * a relation field (its declaration in the field's metadata, see `relations.py`) is started for
   every object of a list and waited for once, running the same steps as its resolver.
 
@@ -46,6 +47,7 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from ._completion import _Completion
+from ._gate import BatchGate
 from .plans import ObjectPlan, shared_plan
 
 __all__ = ["FastExecutor"]
@@ -63,6 +65,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
                          and self.abort_signal is None and self._strawberry_schema is not None)
         config = getattr(self._strawberry_schema, "config", None)
         self._info_class: Any = getattr(config, "info_class", None)
+        self.batch_gate = BatchGate()  # shared by the drivers of all root fields
 
     # -- entry: below each root field --------------------------------------------------------
 

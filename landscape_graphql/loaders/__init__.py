@@ -7,11 +7,13 @@ loader is built on first use.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from functools import cached_property
 
 from ..db.session import DbSession
 from ..payloads import ByteBudget, PayloadStore
 from . import coalesce, row_errors, runs, states, tokens
+from ._base import BatchGate, batch_gate
 from .analytics import AnalyticsLoaders
 from .payloads import PayloadByRefLoader
 
@@ -22,6 +24,10 @@ class Loaders:
         self.db = db
         self._payload_store = payload_store or PayloadStore.unconfigured()
         self._payload_budget = payload_budget or ByteBudget()
+
+    def gated(self, gate: BatchGate) -> AbstractContextManager[None]:
+        """While in this context, loads queue their batches with `gate` (see `Loader`)."""
+        return batch_gate(gate)
 
     @cached_property
     def payload_by_ref(self) -> PayloadByRefLoader:

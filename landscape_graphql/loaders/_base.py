@@ -7,9 +7,13 @@ fail and every other object in the response still resolves; healthy data never p
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar, cast
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar, cast
 
+import aiodataloader
 from aiodataloader import DataLoader
 
 from ..db.session import DbSession
@@ -20,8 +24,47 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
+class BatchGate(Protocol):
+    """Decides when a queued batch is sent (the fast executor's, see execution/_gate.py)."""
+
+    def schedule(self, dispatch: Callable[[], None]) -> None: ...
+
+
+_GATE: ContextVar[BatchGate | None] = ContextVar("landscape_batch_gate", default=None)
+
+
+@contextmanager
+def batch_gate(gate: BatchGate) -> Iterator[None]:
+    """Loads started in this context (task) queue their batch with `gate`, not on a timer."""
+    token = _GATE.set(gate)
+    try:
+        yield
+    finally:
+        # A coroutine closed by the garbage collector exits in another context.
+        with suppress(ValueError):
+            _GATE.reset(token)
+
+
 class Loader(DataLoader[K, V]):
-    """A DataLoader whose `load` and `load_many` are typed by its key and value types."""
+    """A DataLoader whose `load` and `load_many` are typed by its key and value types.
+
+    aiodataloader sends a batch a fixed number of loop turns after its first key is queued.
+    Under a `batch_gate` the gate sends it instead, no sooner, and later if the code that
+    could still add keys has not run yet.
+    """
+
+    def do_resolve_reject(self, key: K, future: asyncio.Future[V]) -> None:
+        gate = _GATE.get()
+        if gate is None or not self.batch:
+            super().do_resolve_reject(key, future)
+            return
+        self._queue.append(aiodataloader.Loader(key=key, future=future))
+        if len(self._queue) == 1:
+            gate.schedule(self._dispatch_queued)
+
+    def _dispatch_queued(self) -> None:
+        if self._queue:
+            aiodataloader.dispatch_queue(self)
 
 
 class _KeyedLoader(Loader[K, V]):
