@@ -35,7 +35,7 @@ from strawberry.types import ExecutionResult
 from ._caches import BoundedValidationCache, known_valid
 from ._node_budget import cached_estimate
 from .error_masking import MaskingSchema
-from .limits import QueryLimits, cached_document, check_document
+from .limits import QueryLimits, cached_document, check_document, check_node_budget
 from .limits_extension import QueryLimitsExtension
 
 __all__ = ["DirectPath"]
@@ -93,9 +93,8 @@ class DirectPath:
         try:
             check_document(document, operation_name, self.limits)
             found = cached_estimate(document, self._core, variables, resolved, self.limits)
+            check_node_budget(found, self.limits)
         except Exception:  # a refusal: Strawberry's path reports it, as it always has
-            return None
-        if found > self.limits.max_nodes:
             return None
         extensions = {"landscape": {"estimatedNodes": found}}
         try:

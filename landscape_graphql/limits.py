@@ -49,6 +49,7 @@ __all__ = [
     "QueryLimitError",
     "QueryLimits",
     "check_document",
+    "check_node_budget",
     "check_page_size",
     "limit_rules",
     "parse_with_limits",
@@ -158,6 +159,12 @@ def check_page_size(first: int | None, last: int | None, limits: QueryLimits = D
     for argument, value in (("first", first), ("last", last)):
         if value is not None and value > maximum:
             raise PageSizeError(value, maximum, argument)
+
+
+def check_node_budget(found: int, limits: QueryLimits = DEFAULT_QUERY_LIMITS) -> None:
+    """The node budget's rule, for every path that estimated a document (`_node_budget`)."""
+    if found > limits.max_nodes:
+        raise QueryLimitError("Query estimated node count", "nodes", found, limits.max_nodes)
 
 
 def request_body_refusal(found: int, maximum: int, lower_bound: bool) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from strawberry.types import ExecutionContext
 from ._node_budget import cached_estimate, graphql_schema
 from .limits import (
     DEFAULT_QUERY_LIMITS,
-    QueryLimitError,
     QueryLimits,
     check_document,
+    check_node_budget,
     limit_rules,
     parse_with_limits,
 )
@@ -89,5 +89,4 @@ class QueryLimitsExtension(SchemaExtension):
         )
         landscape = context.extensions_results.setdefault("landscape", {})
         landscape["estimatedNodes"] = found
-        if found > self.limits.max_nodes:
-            raise QueryLimitError("Query estimated node count", "nodes", found, self.limits.max_nodes)
+        check_node_budget(found, self.limits)

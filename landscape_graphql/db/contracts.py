@@ -28,8 +28,9 @@ from sqlalchemy import Select, and_, select
 from ..errors import AuditIntegrityError
 from . import records as R
 from ._keys import in_keys
-from ._rowmap import ts_value
+from ._rowmap import enum_value, ts_value
 from ._statements import fetch_by_keys, record_columns
+from .enums import SourceLifecycle
 from .session import DbSession
 
 
@@ -42,14 +43,6 @@ class ContractMode(Enum):
 class FieldOrigin(Enum):
     DECLARED = "declared"
     INFERRED = "inferred"
-
-
-class SourceLifecycle(Enum):
-    READY = "ready"
-    LOADING = "loading"
-    EXHAUSTED = "exhausted"
-    LOADED = "loaded"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +215,7 @@ async def _epoch29(db: DbSession, run_ids: Sequence[str]) -> list[SourceContract
     out = []
     for r in await fetch_by_keys(db, "contracts/epoch29", build, run_ids):
         where = f"run_sources[run {r[0]}, source {r[2]}]"
-        try:
-            lifecycle = SourceLifecycle(r[3])
-        except ValueError:
-            raise AuditIntegrityError(where, "lifecycle_state is one of ELSPETH's",
-                                      f"{r[3]!r} is not") from None
+        lifecycle = enum_value(SourceLifecycle, r[3], db.epoch, where, "lifecycle_state")
         node = _node(db, r[8:])
         if node is None:
             raise AuditIntegrityError(where, "every record names a node of its run",

@@ -198,3 +198,13 @@ LEGAL_PAIRS: dict[tuple[TerminalResult | None, TerminalPath], tuple[str, ...]] =
     (TerminalResult.TRANSIENT, TerminalPath.BATCH_CONSUMED): ("batch_id",),
     (None, TerminalPath.BUFFERED): ("batch_id",),
 }
+
+
+class SourceLifecycle(Enum):
+    """run_sources.lifecycle_state (epoch 29 only: the table is)."""
+
+    READY = "ready"
+    LOADING = "loading"
+    EXHAUSTED = "exhausted"
+    LOADED = "loaded"
+    INTERRUPTED = "interrupted"

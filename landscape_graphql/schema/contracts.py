@@ -16,6 +16,7 @@ from ..context import Info
 from ..db import contracts as C
 from ..db import records as R
 from ..resolvers import analytics as RA
+from .enums import SourceLifecycle
 
 if TYPE_CHECKING:
     from .runs import PipelineNode
@@ -26,7 +27,6 @@ strawberry.enum(C.ContractMode, description=(
     "FIXED: exactly the declared fields; FLEXIBLE: the declared ones plus extras inferred from "
     "the first row; OBSERVED: every field inferred from the first row."))
 strawberry.enum(C.FieldOrigin, description="DECLARED in the pipeline's configuration, or INFERRED from the first row.")
-strawberry.enum(C.SourceLifecycle, description="How far the source's loading got (epoch 29's run_sources).")
 
 
 @strawberry.type(description="One field of a source's schema contract.")
@@ -61,7 +61,7 @@ class SourceContract:
         description="The source node; in epoch 2 null when the run has several source nodes")
     source_name: str | None = strawberry.field(description="The source's name in the pipeline (epoch 29 only)")
     plugin: str | None
-    lifecycle_state: C.SourceLifecycle | None = strawberry.field(description="Epoch 29 only")
+    lifecycle_state: SourceLifecycle | None = strawberry.field(description="Epoch 29 only")
     recorded_at: datetime | None = strawberry.field(description="When the contract was recorded (epoch 29 only)")
     mode: C.ContractMode | None
     locked: bool | None = strawberry.field(description="True once the first row froze the types")

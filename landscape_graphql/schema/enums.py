@@ -23,6 +23,7 @@ from ..db.enums import (
     RoutingMode,
     RowOutcome,
     RunStatus,
+    SourceLifecycle,
     TerminalPath,
     TerminalResult,
     TriggerType,
@@ -34,11 +35,27 @@ for _enum in (RunStatus, NodeType, Determinism, NodeStateStatus, RoutingMode, Ca
 strawberry.enum(RowOutcome, description="Epoch 2's single-axis token outcome.")
 strawberry.enum(TerminalResult, description="Epoch 29's outcome: success, failure or transient.")
 strawberry.enum(TerminalPath, description="Epoch 29's path a token took to its outcome.")
+strawberry.enum(SourceLifecycle, description="How far the source's loading got (epoch 29's run_sources).")
 
 __all__ = [
-    "BatchStatus", "CallStatus", "CallType", "Determinism", "MatchedBy", "NodeStateStatus", "NodeType",
-    "OperationStatus", "OperationType", "OutcomeView", "PreflightResultType", "RoutingMode", "RowOutcome",
-    "RunStatus", "TerminalPath", "TerminalResult", "TriggerType",
+    "BatchStatus",
+    "CallStatus",
+    "CallType",
+    "Determinism",
+    "MatchedBy",
+    "NodeStateStatus",
+    "NodeType",
+    "OperationStatus",
+    "OperationType",
+    "OutcomeView",
+    "PreflightResultType",
+    "RoutingMode",
+    "RowOutcome",
+    "RunStatus",
+    "SourceLifecycle",
+    "TerminalPath",
+    "TerminalResult",
+    "TriggerType",
 ]
 
 
